@@ -1,0 +1,22 @@
+"""micrograd_nn: a scalar autograd engine whose computation graph you can see.
+
+Read in this order: engine (Value, backward), functional (softmax, losses),
+nn (Neuron … Conv2d), optim (SGD, Adam), data, train, graph (drawing and stepping).
+"""
+
+from .engine import Value, dot, is_grad_enabled, maximum, no_grad, sum
+from .gradcheck import GradcheckError, gradcheck
+from .nn import manual_seed
+
+__all__ = [
+    "Value",
+    "no_grad",
+    "is_grad_enabled",
+    "sum",
+    "dot",
+    "maximum",
+    "gradcheck",
+    "GradcheckError",
+    "manual_seed",
+]
+__version__ = "0.1.0"

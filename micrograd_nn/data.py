@@ -1,0 +1,99 @@
+"""Datasets: the seeds' worked examples, two-moons and blobs, and mini-batches."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+__all__ = [
+    "colored_points",
+    "colored_points_weights",
+    "animal_scores",
+    "xu_network",
+    "moons",
+    "blobs",
+    "batches",
+]
+
+
+def colored_points() -> tuple[list[list[float]], list[int]]:
+    """Celebi's 20 two-dimensional points: labels 0 = red, 1 = green, 2 = blue."""
+    X = [
+        [-0.1, 1.4], [-0.5, 0.2], [1.3, 0.9], [-0.6, 0.4], [-1.6, 0.2],
+        [0.2, 0.2], [-0.3, -0.4], [0.7, -0.8], [1.1, -1.5], [-1.0, 0.9],
+        [-0.5, 1.5], [-1.3, -0.4], [-1.4, -1.2], [-0.9, -0.7], [0.4, -1.3],
+        [-0.4, 0.6], [0.3, -0.5], [-1.6, -0.7], [-0.5, -1.4], [-1.0, -1.4],
+    ]  # fmt: skip
+    y = [0, 0, 1, 0, 2, 1, 1, 1, 1, 0, 0, 2, 2, 2, 1, 0, 1, 2, 2, 2]
+    return X, y
+
+
+def colored_points_weights() -> tuple[list[list[float]], list[float]]:
+    """Celebi's given softmax-regression parameters W (3×2) and b (3), which classify all 20 points."""
+    W = [[0.31, 3.95], [7.07, -0.23], [-6.27, -2.35]]
+    b = [1.2, 2.93, -4.14]
+    return W, b
+
+
+def animal_scores() -> tuple[list[list[float]], list[int], list[str]]:
+    """Acharya's raw class scores for three images (a lion, a tiger, a leopard).
+
+    Returns (scores[sample][class], true class per sample, class names).
+    """
+    scores = [[5.6, 6.4, -4.6], [-1.8, 10.2, 3.5], [2.0, 5.4, -8.6]]
+    return scores, [0, 1, 2], ["lion", "tiger", "leopard"]
+
+
+def xu_network() -> dict:
+    """Xu's 3-3-1 worked example: x = [2, 1, 2], y = 1, W (3×3), b, U, sigmoid hidden layer, linear output."""
+    return {
+        "x": [2.0, 1.0, 2.0],
+        "y": 1.0,
+        "W": [[1.0, 0.0, 1.0], [1.0, -1.0, 0.0], [0.0, 0.0, 2.0]],
+        "b": [1.0, 1.0, 1.0],
+        "U": [-1.0, 1.0, 1.0],
+    }
+
+
+def moons(n: int = 100, noise: float = 0.1, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaving half circles: X of shape (n, 2), y in {0, 1} (as scikit-learn's make_moons)."""
+    rng = np.random.default_rng(seed)
+    n_outer = n // 2
+    n_inner = n - n_outer
+    t_outer = np.linspace(0, math.pi, n_outer)
+    t_inner = np.linspace(0, math.pi, n_inner)
+    X = np.concatenate([
+        np.stack([np.cos(t_outer), np.sin(t_outer)], axis=1),
+        np.stack([1 - np.cos(t_inner), 1 - np.sin(t_inner) - 0.5], axis=1),
+    ])
+    y = np.concatenate([np.zeros(n_outer, dtype=int), np.ones(n_inner, dtype=int)])
+    X += rng.normal(scale=noise, size=X.shape)
+    order = rng.permutation(n)
+    return X[order], y[order]
+
+
+def blobs(n: int = 100, centers: Sequence[Sequence[float]] = ((-1, -1), (1, 1), (-1, 1)), std: float = 0.4,
+          seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian clusters around `centers`; y is the index of the centre each point came from."""
+    rng = np.random.default_rng(seed)
+    centers = np.asarray(centers, dtype=float)
+    y = rng.integers(0, len(centers), size=n)
+    X = centers[y] + rng.normal(scale=std, size=(n, centers.shape[1]))
+    return X, y
+
+
+def batches(X, y, batch_size: int, shuffle: bool = True, seed: int | None = None) -> Iterator[tuple[list, list]]:
+    """One epoch of mini-batches (X_batch, y_batch); the last batch may be smaller.
+
+    Rows are converted to lists of floats, so a model sees plain Python numbers.
+    """
+    if len(X) != len(y):
+        raise ValueError(f"batches: X has {len(X)} rows but y has {len(y)} labels")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    order = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
+    for start in range(0, len(X), batch_size):
+        rows = order[start : start + batch_size]
+        yield [np.asarray(X[i], dtype=float).tolist() for i in rows], [np.asarray(y[i]).tolist() for i in rows]

@@ -1,0 +1,338 @@
+"""The autograd engine: a scalar `Value` that remembers how it was made.
+
+Every node stores its children and, for each child, the local derivative
+d(node)/d(child) evaluated when the node was computed. Backpropagation is then
+one line of the chain rule per edge:
+
+    child.grad += local_grad * node.grad
+
+Local derivatives are plain floats, not closures, so a graph holds no reference
+cycles: it is freed the moment the last reference to its root goes, and the
+renderer can print each derivative on its edge.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+from contextlib import ContextDecorator
+
+__all__ = ["Value", "no_grad", "is_grad_enabled", "sum", "dot", "maximum"]
+
+_grad_enabled = True
+
+
+def _as_float(x, what: str = "Value data") -> float:
+    """Return x as a float, or raise TypeError naming the type received."""
+    if isinstance(x, numbers.Real):
+        return float(x)
+    raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r}")
+
+
+def stable_sigmoid(a: float) -> float:
+    """σ(a) = 1/(1 + e^(−a)), evaluated so that e^x never overflows (|a| up to 1e308)."""
+    if a >= 0.0:
+        return 1.0 / (1.0 + math.exp(-a))
+    e = math.exp(a)
+    return e / (1.0 + e)
+
+
+class Value:
+    """A scalar in a computation graph.
+
+    `Value(data, children, local_grads, op, label)`: `local_grads[i]` is the partial
+    derivative of this node with respect to `children[i]`, evaluated at forward time.
+    A custom op is built by hand the same way:
+    `Value(math.sin(x.data), (x,), (math.cos(x.data),), "sin")`.
+    """
+
+    __slots__ = ("data", "grad", "_prev", "local_grads", "_op", "label")
+    # numpy scalars on the left of an operator defer to our reflected methods.
+    __array_ufunc__ = None
+
+    def __init__(self, data, children=(), local_grads=(), op: str = "", label: str = ""):
+        if type(data) is not float:
+            data = _as_float(data)
+        self.data = data
+        self.grad = 0.0
+        if type(children) is not tuple:
+            children = tuple(children)
+            local_grads = tuple(local_grads)
+        if len(children) != len(local_grads):
+            raise ValueError(
+                f"Value needs one local gradient per child: got {len(children)} children "
+                f"and {len(local_grads)} local gradients"
+            )
+        if _grad_enabled:
+            self._prev = children
+            self.local_grads = local_grads
+        else:
+            self._prev = self.local_grads = ()
+        self._op = op
+        self.label = label
+
+    @property
+    def children(self) -> tuple:
+        """The Values this node was computed from, in order."""
+        return self._prev
+
+    @property
+    def op(self) -> str:
+        """The operation that produced this node ('' for a leaf)."""
+        return self._op
+
+    def __repr__(self) -> str:
+        return f"Value(data={self.data}, grad={self.grad})"
+
+    # --- arithmetic: each op computes its value and its local derivatives together ---
+
+    def __add__(self, other):  # d(a+b)/da = 1, d(a+b)/db = 1
+        if isinstance(other, Value):
+            return Value(self.data + other.data, (self, other), (1.0, 1.0), "+")
+        if not isinstance(other, numbers.Real):
+            return NotImplemented
+        return Value(self.data + other, (self,), (1.0,), "+")
+
+    def __mul__(self, other):  # d(ab)/da = b, d(ab)/db = a
+        if isinstance(other, Value):
+            return Value(self.data * other.data, (self, other), (other.data, self.data), "*")
+        if not isinstance(other, numbers.Real):
+            return NotImplemented
+        return Value(self.data * other, (self,), (float(other),), "*")
+
+    def __sub__(self, other):  # d(a-b)/da = 1, d(a-b)/db = -1
+        if isinstance(other, Value):
+            return Value(self.data - other.data, (self, other), (1.0, -1.0), "-")
+        if not isinstance(other, numbers.Real):
+            return NotImplemented
+        return Value(self.data - other, (self,), (1.0,), "-")
+
+    def __rsub__(self, other):  # d(c-a)/da = -1
+        if not isinstance(other, numbers.Real):
+            return NotImplemented
+        return Value(other - self.data, (self,), (-1.0,), "-")
+
+    def __truediv__(self, other):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b²
+        if isinstance(other, Value):
+            b = other.data
+            if b == 0.0:
+                raise ZeroDivisionError(f"division by zero: the denominator Value is {b}")
+            return Value(self.data / b, (self, other), (1.0 / b, -self.data / (b * b)), "/")
+        if not isinstance(other, numbers.Real):
+            return NotImplemented
+        if other == 0:
+            raise ZeroDivisionError(f"division by zero: {self!r} / {other}")
+        return Value(self.data / other, (self,), (1.0 / other,), "/")
+
+    def __rtruediv__(self, other):  # d(c/a)/da = -c/a²
+        if not isinstance(other, numbers.Real):
+            return NotImplemented
+        a = self.data
+        if a == 0.0:
+            raise ZeroDivisionError(f"division by zero: {other} / {self!r}")
+        return Value(other / a, (self,), (-other / (a * a),), "/")
+
+    def __pow__(self, other):
+        """a**k for a number k: d/da = k·a^(k-1). a**b for a Value b needs a > 0:
+        d/da = b·a^(b-1), d/db = a^b·ln a."""
+        a = self.data
+        if isinstance(other, Value):
+            if a <= 0.0:
+                raise ValueError(f"Value ** Value needs a positive base, got base {a}")
+            out = a**other.data
+            return Value(out, (self, other), (other.data * a ** (other.data - 1.0), out * math.log(a)), "**")
+        if not isinstance(other, numbers.Real):
+            return NotImplemented
+        k = float(other)
+        if a < 0.0 and not k.is_integer():
+            raise ValueError(f"power: a negative base {a} has no real power {k}")
+        if a == 0.0 and k < 0.0:
+            raise ZeroDivisionError(f"power: 0.0 cannot be raised to the negative power {k}")
+        if k == 0.0:
+            local = 0.0
+        elif a == 0.0 and k < 1.0:
+            local = math.inf  # the slope of a^k at 0 for 0 < k < 1, as in PyTorch
+        else:
+            local = k * a ** (k - 1.0)
+        return Value(a**k, (self,), (local,), f"**{other}")
+
+    def __rpow__(self, other):  # d(c^a)/da = c^a·ln c, for c > 0
+        if not isinstance(other, numbers.Real):
+            return NotImplemented
+        if other <= 0:
+            raise ValueError(f"number ** Value needs a positive base, got base {other}")
+        out = other**self.data
+        return Value(out, (self,), (out * math.log(other),), "**")
+
+    def __neg__(self):  # d(-a)/da = -1
+        return Value(-self.data, (self,), (-1.0,), "neg")
+
+    def __radd__(self, other):
+        return self.__add__(other)
+
+    def __rmul__(self, other):
+        return self.__mul__(other)
+
+    # --- elementary functions ---
+
+    def exp(self):  # d(e^a)/da = e^a
+        try:
+            out = math.exp(self.data)
+        except OverflowError:
+            raise OverflowError(f"exp overflow: exp({self.data}) is too large for a float") from None
+        return Value(out, (self,), (out,), "exp")
+
+    def log(self):  # d(ln a)/da = 1/a, defined for a > 0
+        a = self.data
+        if not a > 0.0:
+            raise ValueError(f"log domain error: log({a}) is undefined; log needs a positive value")
+        return Value(math.log(a), (self,), (1.0 / a,), "log")
+
+    def tanh(self):  # d(tanh a)/da = 1 - tanh²a
+        t = math.tanh(self.data)
+        return Value(t, (self,), (1.0 - t * t,), "tanh")
+
+    def sigmoid(self):  # d(σ(a))/da = σ(a)(1 - σ(a))
+        s = stable_sigmoid(self.data)
+        return Value(s, (self,), (s * (1.0 - s),), "sigmoid")
+
+    def relu(self):  # d(max(0, a))/da = 1 if a > 0 else 0 (0 at the kink, as in PyTorch)
+        a = self.data
+        return Value(a if a > 0.0 else 0.0, (self,), (1.0 if a > 0.0 else 0.0,), "relu")
+
+    def abs(self):  # d|a|/da = sign(a), 0 at the kink
+        a = self.data
+        return Value(abs(a), (self,), (1.0 if a > 0.0 else -1.0 if a < 0.0 else 0.0,), "abs")
+
+    __abs__ = abs
+
+    # --- backpropagation ---
+
+    def backward(self) -> None:
+        """Fill `.grad` of every node in this graph with d(self)/d(node).
+
+        Walks the nodes in reverse topological order, applying
+        `child.grad += local_grad * node.grad` on every edge. Like PyTorch, leaves
+        accumulate across calls, while inner nodes are reset at the start of each
+        call and show this pass only.
+        """
+        order = topological_order(self)
+        for node in order:
+            if node._prev:
+                node.grad = 0.0
+        self.grad += 1.0
+        for node in reversed(order):
+            node_grad = node.grad
+            for child, local_grad in zip(node._prev, node.local_grads):
+                child.grad += local_grad * node_grad
+
+
+def topological_order(root: Value) -> list[Value]:
+    """Every node reachable from `root`, each after all of its children.
+
+    Iterative depth-first search with an explicit stack, so graph depth is
+    limited by memory, not by Python's recursion limit.
+    """
+    order: list[Value] = []
+    visited = set()
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+        elif node not in visited:
+            visited.add(node)
+            stack.append((node, True))
+            stack.extend((child, False) for child in node._prev if child not in visited)
+    return order
+
+
+class no_grad(ContextDecorator):
+    """Inside `with no_grad():` ops compute values but record no children, as in PyTorch."""
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+        return False
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside `no_grad()`."""
+    return _grad_enabled
+
+
+# --- n-ary nodes: one node, many children, as the seeds write a neuron ---
+
+
+def _split(items: Iterable) -> tuple[list[float], list[Value]]:
+    data, values = [], []
+    for item in items:
+        if isinstance(item, Value):
+            data.append(item.data)
+            values.append(item)
+        else:
+            data.append(_as_float(item, "sum/dot/maximum operand"))
+            values.append(None)
+    return data, values
+
+
+def sum(values: Iterable, start: float = 0.0) -> Value:  # noqa: A001 - mirrors builtins.sum
+    """Σᵢ vᵢ as a single node; d/dvᵢ = 1 for every Value operand."""
+    total = float(start)
+    children = []
+    for v in values:
+        if isinstance(v, Value):
+            total += v.data
+            children.append(v)
+        else:
+            total += _as_float(v, "sum operand")
+    return Value(total, tuple(children), (1.0,) * len(children), "Σ")
+
+
+def dot(ws: Sequence, xs: Sequence, bias=None) -> Value:
+    """z = Σᵢ wᵢxᵢ (+ b) as a single node; dz/dwᵢ = xᵢ, dz/dxᵢ = wᵢ, dz/db = 1.
+
+    Either side may hold plain numbers; only Values become children.
+    """
+    if len(ws) != len(xs):
+        raise ValueError(f"dot needs equal lengths, got {len(ws)} weights and {len(xs)} inputs")
+    w_data, w_values = _split(ws)
+    x_data, x_values = _split(xs)
+    total = 0.0
+    children, local_grads = [], []
+    for w, wv, x, xv in zip(w_data, w_values, x_data, x_values):
+        total += w * x
+        if wv is not None:
+            children.append(wv)
+            local_grads.append(x)
+        if xv is not None:
+            children.append(xv)
+            local_grads.append(w)
+    if isinstance(bias, Value):
+        total += bias.data
+        children.append(bias)
+        local_grads.append(1.0)
+    elif bias is not None:
+        total += _as_float(bias, "dot bias")
+    return Value(total, tuple(children), tuple(local_grads), "dot")
+
+
+def maximum(values: Sequence) -> Value:
+    """max(v₁, …, vₙ) as a single node: derivative 1 for the first maximum, 0 for the rest."""
+    data, vals = _split(values)
+    if not data:
+        raise ValueError("maximum of an empty sequence")
+    winner = max(range(len(data)), key=data.__getitem__)
+    children, local_grads = [], []
+    for i, v in enumerate(vals):
+        if v is not None:
+            children.append(v)
+            local_grads.append(1.0 if i == winner else 0.0)
+    return Value(data[winner], tuple(children), tuple(local_grads), "max")

@@ -1,0 +1,138 @@
+"""Softmax, losses and regularisers: pure functions of Values, built from Value nodes only.
+
+Vectors are lists of Values (plain numbers are accepted wherever a Value is).
+The fused losses (`cross_entropy`, `binary_cross_entropy`) are single nodes whose
+local derivatives are the closed forms the seeds derive, which is also what keeps
+them stable for huge logits.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+
+from . import engine
+from .engine import Value
+
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "cross_entropy",
+    "binary_cross_entropy",
+    "mse",
+    "multiclass_hinge",
+    "squared_hinge",
+    "l1",
+    "l2",
+    "elastic_net",
+]
+
+
+def _as_value(x) -> Value:
+    return x if isinstance(x, Value) else Value(x)
+
+
+def _logits(logits: Sequence) -> list[Value]:
+    values = [_as_value(z) for z in logits]
+    if not values:
+        raise ValueError("expected at least one logit, got an empty sequence")
+    return values
+
+
+def _check_target(target, n_classes: int) -> int:
+    if isinstance(target, bool) or not isinstance(target, numbers.Integral):
+        raise TypeError(f"target must be a class index (int), got {type(target).__name__}: {target!r}")
+    if not 0 <= target < n_classes:
+        raise ValueError(f"target {target} is out of range for {n_classes} classes (expected 0 <= target < {n_classes})")
+    return int(target)
+
+
+def softmax(logits: Sequence) -> list[Value]:
+    """pᵢ = e^(zᵢ − m) / Σⱼ e^(zⱼ − m) with m = max z, so [1000, 2000, 3000] does not overflow."""
+    zs = _logits(logits)
+    shift = max(z.data for z in zs)
+    exps = [(z - shift).exp() for z in zs]
+    total = engine.sum(exps)
+    return [e / total for e in exps]
+
+
+def log_softmax(logits: Sequence) -> list[Value]:
+    """log pᵢ = (zᵢ − m) − log Σⱼ e^(zⱼ − m)."""
+    zs = _logits(logits)
+    shift = max(z.data for z in zs)
+    shifted = [z - shift for z in zs]
+    log_total = engine.sum(s.exp() for s in shifted).log()
+    return [s - log_total for s in shifted]
+
+
+def cross_entropy(logits: Sequence, target: int) -> Value:
+    """L = −log softmax(z)[t] = log Σⱼ e^zⱼ − z_t, as one node with ∂L/∂zᵢ = pᵢ − [i = t]."""
+    zs = _logits(logits)
+    t = _check_target(target, len(zs))
+    shift = max(z.data for z in zs)
+    exps = [math.exp(z.data - shift) for z in zs]
+    total = math.fsum(exps)
+    loss = shift + math.log(total) - zs[t].data
+    local_grads = tuple(e / total - (i == t) for i, e in enumerate(exps))
+    return Value(loss, tuple(zs), local_grads, "cross_entropy")
+
+
+def binary_cross_entropy(logit, target) -> Value:
+    """BCE on a raw score z with label y ∈ [0, 1]:
+    L = −y·log σ(z) − (1 − y)·log(1 − σ(z)) = max(z, 0) − z·y + log(1 + e^(−|z|)),
+    one node with ∂L/∂z = σ(z) − y (stable for |z| up to 1e4 and beyond)."""
+    z = _as_value(logit)
+    y = engine._as_float(target, "binary_cross_entropy target")
+    if not 0.0 <= y <= 1.0:
+        raise ValueError(f"binary_cross_entropy target must be in [0, 1], got {y}")
+    a = z.data
+    loss = max(a, 0.0) - a * y + math.log1p(math.exp(-abs(a)))
+    return Value(loss, (z,), (engine.stable_sigmoid(a) - y,), "bce")
+
+
+def mse(pred, target) -> Value:
+    """Mean squared error (1/n)·Σᵢ (ŷᵢ − yᵢ)²; a single prediction and target give (ŷ − y)²."""
+    if isinstance(pred, (Value, int, float)):
+        pred, target = [pred], [target]
+    pred, target = list(pred), list(target)
+    if len(pred) != len(target):
+        raise ValueError(f"mse: expected as many targets as predictions, got {len(pred)} and {len(target)}")
+    if not pred:
+        raise ValueError("mse of an empty sequence")
+    return engine.sum((_as_value(p) - t) ** 2 for p, t in zip(pred, target)) / len(pred)
+
+
+def _margins(scores: Sequence, target: int, margin: float) -> list[Value]:
+    s = _logits(scores)
+    t = _check_target(target, len(s))
+    return [(s[j] - s[t] + margin).relu() for j in range(len(s)) if j != t]
+
+
+def multiclass_hinge(scores: Sequence, target: int, margin: float = 1.0) -> Value:
+    """Σ_{j≠t} max(0, s_j − s_t + Δ); Δ = margin, and margin=0 is the perceptron loss.
+    (PyTorch's `multi_margin_loss` is this divided by the number of classes.)"""
+    return engine.sum(_margins(scores, target, margin))
+
+
+def squared_hinge(scores: Sequence, target: int, margin: float = 1.0) -> Value:
+    """Σ_{j≠t} max(0, s_j − s_t + Δ)²."""
+    return engine.sum(m**2 for m in _margins(scores, target, margin))
+
+
+def l1(params: Iterable) -> Value:
+    """Lasso penalty Σ|w|."""
+    return engine.sum(abs(_as_value(p)) for p in params)
+
+
+def l2(params: Iterable) -> Value:
+    """Ridge penalty Σw² (no ½: multiply by λ/2 for the seeds' λ/2·Σw²)."""
+    return engine.sum(_as_value(p) ** 2 for p in params)
+
+
+def elastic_net(params: Iterable, alpha: float) -> Value:
+    """α·Σ|w| + (1 − α)·Σw², with 0 ≤ α ≤ 1 (α = 1 is L1, α = 0 is L2)."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"elastic_net alpha must be in [0, 1], got {alpha}")
+    params = list(params)
+    return alpha * l1(params) + (1.0 - alpha) * l2(params)
