@@ -44,7 +44,8 @@ def _check_target(target, n_classes: int) -> int:
     if isinstance(target, bool) or not isinstance(target, numbers.Integral):
         raise TypeError(f"target must be a class index (int), got {type(target).__name__}: {target!r}")
     if not 0 <= target < n_classes:
-        raise ValueError(f"target {target} is out of range for {n_classes} classes (expected 0 <= target < {n_classes})")
+        raise ValueError(f"target {target} is out of range for {n_classes} classes "
+                         f"(expected 0 <= target < {n_classes})")
     return int(target)
 
 

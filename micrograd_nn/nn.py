@@ -312,13 +312,11 @@ class MaxPool2d(Module):
         k, s = self.kernel_size, self.stride
         out_h = _output_size(height, k, s, 0, "MaxPool2d")
         out_w = _output_size(width, k, s, 0, "MaxPool2d")
-        return [
-            [
-                [maximum([v for row in channel[i * s : i * s + k] for v in row[j * s : j * s + k]]) for j in range(out_w)]
-                for i in range(out_h)
-            ]
-            for channel in x
-        ]
+
+        def window(channel, i, j):
+            return [v for row in channel[i * s : i * s + k] for v in row[j * s : j * s + k]]
+
+        return [[[maximum(window(c, i, j)) for j in range(out_w)] for i in range(out_h)] for c in x]
 
     def __repr__(self) -> str:
         return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride})"

@@ -31,7 +31,7 @@ TORCH_ACT = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "
 def torch_mlp(model, x):
     out = torch.tensor(x, dtype=torch.float64)
     weights = []
-    for i, layer in enumerate(model.layers):
+    for layer in model.layers:
         W = tensor([n.w for n in layer.neurons])
         b = tensor([n.b for n in layer.neurons])
         weights.append((W, b))
