@@ -85,6 +85,17 @@ class Value:
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """Jupyter shows a Value as its computation graph (SVG), or as text without Graphviz."""
+        from .graph import value_mimebundle  # the engine does not need graphviz until a graph is shown
+
+        return value_mimebundle(self)
+
+    def _repr_svg_(self) -> str | None:
+        from .graph import to_svg
+
+        return to_svg(self)
+
     # --- arithmetic: each op computes its value and its local derivatives together ---
 
     def __add__(self, other):  # d(a+b)/da = 1, d(a+b)/db = 1

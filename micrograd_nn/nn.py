@@ -13,6 +13,7 @@ module also takes an `rng` (a `random.Random`) of its own.
 
 from __future__ import annotations
 
+import html
 import math
 import random
 from collections.abc import Iterator, Sequence
@@ -83,6 +84,13 @@ class Module:
         """Set every parameter's grad to 0.0."""
         for p in self.parameters():
             p.grad = 0.0
+
+    def summary(self) -> str:
+        """The module's structure and its parameter count."""
+        return f"{self!r}\n{len(self.parameters())} parameters"
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
     def _label_parameters(self) -> None:
         # Called at the end of each constructor; an enclosing module relabels with longer names.
