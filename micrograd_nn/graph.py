@@ -43,6 +43,7 @@ __all__ = [
     "draw_frame",
     "show_steps",
     "Frame",
+    "Graph",
     "StepThrough",
 ]
 
@@ -73,6 +74,17 @@ def _escape(text: str) -> str:
     for ch in "\\{}|<>\"":
         text = text.replace(ch, "\\" + ch)
     return text
+
+
+class Graph(graphviz.Digraph):
+    """A graphviz.Digraph that Jupyter renders with the binary found here (see the module docstring),
+    showing its DOT source and how to fix things when there is none, instead of raising."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **_) -> dict:
+        svg = to_svg(self)
+        if svg is None:
+            return {"text/plain": f"{FIX_HINT}\n\n{self.source}"}
+        return {"image/svg+xml": svg, "text/plain": f"<computation graph: {self.source.count('->')} edges>"}
 
 
 # --- which nodes to show ---
@@ -115,8 +127,8 @@ def draw_graph(
     legend: bool = True,
     data: dict | None = None,
     grads: dict | None = None,
-) -> graphviz.Digraph:
-    """The computation graph of `root` as a graphviz.Digraph.
+) -> Graph:
+    """The computation graph of `root` as a graphviz.Digraph (a `Graph`, which displays itself in Jupyter).
 
     One record per Value (label | data | grad) and one small node per operation, with
     edges child → op → node. `show_local_grads` labels each child → op edge with the
@@ -132,7 +144,7 @@ def draw_graph(
     params = None if parameters is None else set(parameters.parameters() if hasattr(parameters, "parameters")
                                                 else parameters)
     highlighted = set(highlight)
-    dot = graphviz.Digraph(name="computation_graph")
+    dot = Graph(name="computation_graph")
     dot.attr(rankdir=rankdir, fontname=FONT)
     dot.attr("node", fontname=FONT, fontsize="11")
     dot.attr("edge", fontname=FONT, fontsize="9")
@@ -323,7 +335,7 @@ def backward_steps(root: Value) -> Iterator[Frame]:
         yield Frame(step, node, values, dict(grads), "backward", root)
 
 
-def draw_frame(frame: Frame, **draw_kwargs) -> graphviz.Digraph:
+def draw_frame(frame: Frame, **draw_kwargs) -> Graph:
     """The graph with the frame's numbers and its node highlighted."""
     return draw_graph(frame.root, highlight=[frame.node], data=frame.data, grads=frame.grads, **draw_kwargs)
 
@@ -346,7 +358,7 @@ class StepThrough:
     def __len__(self) -> int:
         return len(self.frames)
 
-    def graphs(self) -> list[graphviz.Digraph]:
+    def graphs(self) -> list[Graph]:
         """One Digraph per frame, identical but for the numbers and the highlighted node."""
         return [draw_frame(f, **self.draw_kwargs) for f in self.frames]
 

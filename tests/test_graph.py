@@ -231,3 +231,14 @@ def test_expression_values_match_direct_value_code():
     root.backward()
     direct.backward()
     assert leaves["x"].grad == x.grad
+
+
+def test_drawn_graphs_display_in_jupyter_with_or_without_a_binary(tmp_path):
+    graph = draw_graph(karpathy_neuron())
+    assert graph._repr_mimebundle_()["image/svg+xml"].startswith("<?xml")
+    G.set_dot_binary(tmp_path / "missing")
+    try:
+        bundle = graph._repr_mimebundle_()
+        assert list(bundle) == ["text/plain"] and "digraph" in bundle["text/plain"]
+    finally:
+        G.set_dot_binary(None)
