@@ -1,0 +1,331 @@
+"""`make bench`: micrograd_nn against micrograd 0.1.0 and a plain-float floor, in one process.
+
+Every timing is the median of REPEATS interleaved runs after a warm-up, with Python's garbage
+collector left at its default. Prints a table of medians and ratios and writes bench/results.json.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import micrograd
+from micrograd.engine import Value as MValue
+from micrograd.nn import MLP as MMLP
+
+import micrograd_nn as mg
+import micrograd_nn.functional as F
+from micrograd_nn import Value
+from micrograd_nn.data import moons
+from micrograd_nn.engine import topological_order
+from micrograd_nn.nn import MLP, Conv2d, Flatten, Layer, MaxPool2d, ReLU, Sequential
+from micrograd_nn.optim import Adam
+
+REPEATS = 7
+LR = 0.05
+ALPHA = 1e-4
+results: dict = {"python": sys.version.split()[0], "machine": platform.machine(), "repeats": REPEATS}
+
+
+def median_times(runs: dict, repeats: int = REPEATS) -> dict[str, float]:
+    """Run each callable once to warm up, then `repeats` rounds interleaved; median seconds per name."""
+    for fn in runs.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def row(name: str, seconds: float, note: str = "") -> None:
+    print(f"  {name:<44s} {seconds * 1e3:10.2f} ms  {note}")
+
+
+# --- 1. the micrograd demo training step: MLP 2-16-16-1, 100 moons, hinge loss + L2, full-batch SGD ---
+
+
+def demo_data():
+    X, y = moons(100, noise=0.1, seed=0)
+    return X.tolist(), (2 * y - 1).tolist()
+
+
+def initial_values(n: int) -> list[float]:
+    rng = random.Random(1337)
+    return [rng.uniform(-1, 1) for _ in range(n)]
+
+
+def ours_step(model, params, X, y):
+    scores = [model(x) for x in X]
+    data_loss = mg.sum((1 - yi * s).relu() for yi, s in zip(y, scores)) * (1.0 / len(X))
+    loss = data_loss + ALPHA * mg.sum(p * p for p in params)
+    model.zero_grad()
+    loss.backward()
+    for p in params:
+        p.data -= LR * p.grad
+    return loss.data
+
+
+def micrograd_step(model, params, X, y):
+    inputs = [list(map(MValue, x)) for x in X]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * s).relu() for yi, s in zip(y, scores)]
+    loss = sum(losses) * (1.0 / len(losses)) + ALPHA * sum(p * p for p in params)
+    model.zero_grad()
+    loss.backward()
+    for p in params:
+        p.data -= LR * p.grad
+    return loss.data
+
+
+class FloatMLP:
+    """The same network and step written with plain floats: the arithmetic floor."""
+
+    def __init__(self, values: list[float], sizes: list[int]):
+        self.layers = []  # per layer: list of (weights, bias) per neuron, in micrograd's parameter order
+        it = iter(values)
+        for nin, nout in zip(sizes, sizes[1:]):
+            self.layers.append([([next(it) for _ in range(nin)], next(it)) for _ in range(nout)])
+
+    def values(self) -> list[float]:
+        return [v for layer in self.layers for w, b in layer for v in (*w, b)]
+
+    def step(self, X, y):
+        layers = self.layers
+        grads = [[([0.0] * len(w), [0.0]) for w, _ in layer] for layer in layers]
+        n = len(X)
+        data_loss = 0.0
+        for x, t in zip(X, y):
+            activations = [x]
+            for k, layer in enumerate(layers):
+                inputs = activations[-1]
+                out = []
+                for w, b in layer:
+                    z = b
+                    for wi, xi in zip(w, inputs):
+                        z += wi * xi
+                    out.append(z if k == len(layers) - 1 else (z if z > 0 else 0.0))
+                activations.append(out)
+            margin = 1 - t * activations[-1][0]
+            active = margin > 0
+            data_loss += margin if active else 0.0
+            upstream = [-t / n if active else 0.0]
+            for k in range(len(layers) - 1, -1, -1):
+                inputs = activations[k]
+                below = [0.0] * len(inputs)
+                for (w, _), (gw, gb), g in zip(layers[k], grads[k], upstream):
+                    gb[0] += g
+                    for j, xj in enumerate(inputs):
+                        gw[j] += g * xj
+                        below[j] += g * w[j]
+                upstream = [g if a > 0 else 0.0 for g, a in zip(below, inputs)]
+        reg = 0.0
+        for layer, layer_grads in zip(layers, grads):
+            for i, ((w, b), (gw, gb)) in enumerate(zip(layer, layer_grads)):
+                reg += b * b + sum(wi * wi for wi in w)
+                new_w = [wi - LR * (g + 2 * ALPHA * wi) for wi, g in zip(w, gw)]
+                layer[i] = (new_w, b - LR * (gb[0] + 2 * ALPHA * b))
+        return data_loss / n + ALPHA * reg
+
+
+def bench_training_step():
+    print("1. demo training step: MLP 2-16-16-1, 100 two-moons points, hinge loss + 1e-4·Σp², SGD")
+    X, y = demo_data()
+    sizes = [2, 16, 16, 1]
+    ours, theirs = MLP(2, [16, 16, 1]), MMLP(2, [16, 16, 1])
+    ours_params, their_params = ours.parameters(), theirs.parameters()
+    values = initial_values(len(ours_params))
+    for p, q, v in zip(ours_params, their_params, values):
+        p.data = q.data = v
+    floor = FloatMLP(values, sizes)
+    # the three implementations agree on the loss and the updated parameters
+    losses = (ours_step(ours, ours_params, X, y), micrograd_step(theirs, their_params, X, y), floor.step(X, y))
+    assert max(losses) - min(losses) < 1e-9, losses
+    assert max(abs(p.data - v) for p, v in zip(ours_params, floor.values())) < 1e-9
+    assert max(abs(p.data - q.data) for p, q in zip(ours_params, their_params)) < 1e-9
+    t = median_times({
+        "ours": lambda: ours_step(ours, ours_params, X, y),
+        "micrograd": lambda: micrograd_step(theirs, their_params, X, y),
+        "floats": lambda: floor.step(X, y),
+    })
+    row("micrograd_nn", t["ours"])
+    row("micrograd 0.1.0", t["micrograd"], f"ours is {t['micrograd'] / t['ours']:.1f}x faster (target >= 20x)")
+    row("plain Python floats (floor)", t["floats"], f"ours is {t['ours'] / t['floats']:.2f}x the floor (target <= 4x)")
+    results["training_step"] = {"seconds": t, "speedup_vs_micrograd": t["micrograd"] / t["ours"],
+                                "ratio_to_float_floor": t["ours"] / t["floats"]}
+
+
+# --- 2. graph build and backward throughput on the same ~200k-node graph ---
+
+
+def build_binary_graph(V, params: list, X):
+    """The demo network's forward pass written with binary ops only, so both libraries make the same nodes."""
+    total = V(0.0)
+    for x in X:
+        acts = [V(v) for v in x]
+        start = 0
+        for nin, nout, last in ((2, 16, False), (16, 16, False), (16, 1, True)):
+            out = []
+            for _ in range(nout):
+                z = params[start + nin]
+                for j in range(nin):
+                    z = z + params[start + j] * acts[j]
+                start += nin + 1
+                out.append(z if last else z.relu())
+            acts = out
+        total = total + acts[0] * acts[0]
+    return total
+
+
+def bench_throughput():
+    print("\n2. graph build and backward throughput (same graph of binary ops in both libraries)")
+    X, _ = demo_data()
+    X = X * 3  # 300 samples
+    values = initial_values(337)
+    ours_params, their_params = [Value(v) for v in values], [MValue(v) for v in values]
+    n_nodes = len(topological_order(build_binary_graph(Value, ours_params, X)))
+    holder: dict = {}
+
+    def build(name, V, params):
+        return lambda: holder.__setitem__(name, build_binary_graph(V, params, X))
+
+    build_t = median_times({"ours": build("ours", Value, ours_params),
+                            "micrograd": build("micrograd", MValue, their_params)}, repeats=5)
+    roots = {"ours": build_binary_graph(Value, ours_params, X),
+             "micrograd": build_binary_graph(MValue, their_params, X)}
+    roots["ours"].backward()
+    roots["micrograd"].backward()
+    assert all(abs(p.grad - q.grad) <= 1e-9 * max(1.0, abs(p.grad)) for p, q in zip(ours_params, their_params))
+    backward_t = median_times({name: root.backward for name, root in roots.items()}, repeats=5)
+    for phase, t, target in (("build", build_t, 5), ("backward", backward_t, 3)):
+        ours_rate, their_rate = n_nodes / t["ours"], n_nodes / t["micrograd"]
+        print(f"  {phase:<9s} {n_nodes} nodes: micrograd_nn {ours_rate / 1e6:6.2f} M nodes/s, "
+              f"micrograd {their_rate / 1e6:6.2f} M nodes/s -> {ours_rate / their_rate:.1f}x (target >= {target}x)")
+        results[f"{phase}_throughput"] = {"nodes": n_nodes, "ours_nodes_per_s": ours_rate,
+                                          "micrograd_nodes_per_s": their_rate, "ratio": ours_rate / their_rate}
+
+
+# --- 3. a 10^6-node chain ---
+
+
+def chain(V, n: int):
+    x = V(0.5)
+    y = x
+    for _ in range(n):
+        y = y + 1e-6
+    return x, y
+
+
+def bench_deep_chain():
+    print("\n3. a 10^6-node chain, y = y + 1e-6, at the default recursion limit "
+          f"({sys.getrecursionlimit()})")
+    started = time.perf_counter()
+    x, y = chain(Value, 10**6)
+    y.backward()
+    ours_t = time.perf_counter() - started
+    assert x.grad == 1.0
+    del x, y
+    row("micrograd_nn forward + backward", ours_t, "(target < 5 s)")
+    x, y = chain(MValue, 10**6)
+    try:
+        y.backward()
+        outcome = "completed"
+    except RecursionError:
+        outcome = "failed: RecursionError"
+    del x, y
+    gc.collect()
+    print(f"  micrograd 0.1.0: {outcome}")
+    results["deep_chain"] = {"ours_seconds": ours_t, "micrograd": outcome}
+
+
+# --- 4. memory per node, and freeing ---
+
+
+def two_operand_graph(V, n: int):
+    a, b = V(1.0001), V(0.0001)
+    y = V(1.0)
+    for _ in range(n // 2):
+        y = y * a + b  # two nodes, each with two Value children, in both libraries
+    return y
+
+
+def bytes_per_node(V, n: int) -> tuple[float, int]:
+    gc.collect()
+    gc.disable()
+    try:
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        root = two_operand_graph(V, n)
+        used = tracemalloc.get_traced_memory()[0] - base
+        del root
+        left = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+    finally:
+        gc.enable()
+        gc.collect()
+    return used / n, left
+
+
+def bench_memory():
+    print("\n4. memory per node (tracemalloc, 10^6-node graph) and freeing with the cycle collector off")
+    n = 10**6
+    ours, ours_left = bytes_per_node(Value, n)
+    theirs, their_left = bytes_per_node(MValue, n)
+    print(f"  micrograd_nn {ours:6.1f} B/node, micrograd {theirs:6.1f} B/node -> {ours / theirs:.2f} "
+          f"(target <= 0.33)")
+    print(f"  after `del root`: micrograd_nn keeps {ours_left} bytes; micrograd keeps {their_left / 1e6:.0f} MB "
+          "(its closures form reference cycles only the collector can free)")
+    results["memory"] = {"ours_bytes_per_node": ours, "micrograd_bytes_per_node": theirs, "ratio": ours / theirs,
+                         "ours_bytes_left_after_del": ours_left, "micrograd_bytes_left_after_del": their_left}
+
+
+# --- 5. ours only: a small CNN training step and an Adam step ---
+
+
+def bench_ours_only():
+    print("\n5. micrograd_nn only, so regressions show")
+    rng = random.Random(0)
+    images = [[[[rng.uniform(-1, 1) for _ in range(8)] for _ in range(8)]] for _ in range(16)]
+    labels = [rng.randrange(2) for _ in images]
+    cnn = Sequential(Conv2d(1, 4, 3, rng=rng), ReLU(), MaxPool2d(2), Flatten(), Layer(36, 2, activation="linear",
+                                                                                      rng=rng))
+    optimizer = Adam(cnn.parameters(), lr=0.01)
+    mlp = MLP(2, [16, 16, 1], rng=rng)
+    adam = Adam(mlp.parameters(), lr=0.01)
+
+    def cnn_step():
+        loss = mg.sum(F.cross_entropy(cnn(x), t) for x, t in zip(images, labels)) / len(images)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    t = median_times({"cnn": cnn_step, "adam": adam.step})
+    row("CNN step: 16 images 8x8, Conv2d(1,4,3)+pool+Layer", t["cnn"])
+    row(f"Adam step over {len(adam.params)} parameters", t["adam"])
+    results["ours_only"] = {"cnn_step_seconds": t["cnn"], "adam_step_seconds": t["adam"]}
+
+
+def main() -> None:
+    print(f"micrograd_nn {mg.__version__} vs micrograd {getattr(micrograd, '__version__', '0.1.0')}, "
+          f"Python {results['python']}, median of {REPEATS} interleaved runs, GC on\n")
+    bench_training_step()
+    bench_throughput()
+    bench_deep_chain()
+    bench_memory()
+    bench_ours_only()
+    out = Path(__file__).with_name("results.json")
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
