@@ -201,24 +201,41 @@ def _output_size(size: int, kernel: int, stride: int, padding: int, who: str) ->
     return (padded - kernel) // stride + 1
 
 
-class Conv1d(Module):
+class _Conv(Module):
+    """Shared set-up of Conv1d and Conv2d: weight[o][c][kernel…] and bias[o]."""
+
+    dims = 1
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 bias: bool = True, *, rng: random.Random | None = None):
+        if min(in_channels, out_channels, kernel_size, stride) < 1 or padding < 0:
+            raise ValueError(f"{type(self).__name__} needs positive channels, kernel_size and stride, "
+                             f"and padding >= 0")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        fan_in = in_channels * kernel_size**self.dims
+
+        def kernel():
+            if self.dims == 1:
+                return _uniform_values(kernel_size, fan_in, rng)
+            return [_uniform_values(kernel_size, fan_in, rng) for _ in range(kernel_size)]
+
+        self.weight = [[kernel() for _ in range(in_channels)] for _ in range(out_channels)]
+        self.bias = _uniform_values(out_channels, fan_in, rng) if bias else None
+        self._label_parameters()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None})")
+
+
+class Conv1d(_Conv):
     """y[o][t] = b[o] + Σ_c Σ_k w[o][c][k] · x[c][t·stride + k − padding] (cross-correlation, zero padding).
 
     Padded positions contribute nothing and are left out of the dot node.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                 bias: bool = True, *, rng: random.Random | None = None):
-        if min(in_channels, out_channels, kernel_size, stride) < 1 or padding < 0:
-            raise ValueError("Conv1d needs positive channels, kernel_size and stride, and padding >= 0")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        fan_in = in_channels * kernel_size
-        self.weight = [
-            [_uniform_values(kernel_size, fan_in, rng) for _ in range(in_channels)] for _ in range(out_channels)
-        ]
-        self.bias = _uniform_values(out_channels, fan_in, rng) if bias else None
-        self._label_parameters()
+    dims = 1
 
     def __call__(self, x):
         (length,) = _check_grid(x, self.in_channels, 1, "Conv1d")
@@ -239,27 +256,11 @@ class Conv1d(Module):
             y.append(row)
         return y
 
-    def __repr__(self) -> str:
-        return (f"Conv1d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None})")
 
-
-class Conv2d(Module):
+class Conv2d(_Conv):
     """y[o][i][j] = b[o] + Σ_c Σ_u Σ_v w[o][c][u][v] · x[c][i·s + u − p][j·s + v − p]."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                 bias: bool = True, *, rng: random.Random | None = None):
-        if min(in_channels, out_channels, kernel_size, stride) < 1 or padding < 0:
-            raise ValueError("Conv2d needs positive channels, kernel_size and stride, and padding >= 0")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        fan_in = in_channels * kernel_size * kernel_size
-        self.weight = [
-            [[_uniform_values(kernel_size, fan_in, rng) for _ in range(kernel_size)] for _ in range(in_channels)]
-            for _ in range(out_channels)
-        ]
-        self.bias = _uniform_values(out_channels, fan_in, rng) if bias else None
-        self._label_parameters()
+    dims = 2
 
     def __call__(self, x):
         height, width = _check_grid(x, self.in_channels, 2, "Conv2d")
@@ -288,16 +289,19 @@ class Conv2d(Module):
             y.append(plane)
         return y
 
-    def __repr__(self) -> str:
-        return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None})")
 
-
-class MaxPool1d(Module):
-    """y[c][t] = max_k x[c][t·stride + k]; the gradient goes to the (first) maximum."""
-
+class _MaxPool(Module):
     def __init__(self, kernel_size: int, stride: int | None = None):
+        if kernel_size < 1 or (stride is not None and stride < 1):
+            raise ValueError(f"{type(self).__name__} needs kernel_size and stride >= 1")
         self.kernel_size, self.stride = kernel_size, stride or kernel_size
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride})"
+
+
+class MaxPool1d(_MaxPool):
+    """y[c][t] = max_k x[c][t·stride + k]; the gradient goes to the (first) maximum."""
 
     def __call__(self, x):
         (length,) = _check_grid(x, None, 1, "MaxPool1d")
@@ -305,15 +309,9 @@ class MaxPool1d(Module):
         out_len = _output_size(length, k, s, 0, "MaxPool1d")
         return [[maximum(channel[t * s : t * s + k]) for t in range(out_len)] for channel in x]
 
-    def __repr__(self) -> str:
-        return f"MaxPool1d(kernel_size={self.kernel_size}, stride={self.stride})"
 
-
-class MaxPool2d(Module):
+class MaxPool2d(_MaxPool):
     """y[c][i][j] = max over the k×k window at (i·stride, j·stride); gradient to the (first) maximum."""
-
-    def __init__(self, kernel_size: int, stride: int | None = None):
-        self.kernel_size, self.stride = kernel_size, stride or kernel_size
 
     def __call__(self, x):
         height, width = _check_grid(x, None, 2, "MaxPool2d")
@@ -325,9 +323,6 @@ class MaxPool2d(Module):
             return [v for row in channel[i * s : i * s + k] for v in row[j * s : j * s + k]]
 
         return [[[maximum(window(c, i, j)) for j in range(out_w)] for i in range(out_h)] for c in x]
-
-    def __repr__(self) -> str:
-        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride})"
 
 
 class Flatten(Module):

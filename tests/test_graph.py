@@ -242,3 +242,16 @@ def test_drawn_graphs_display_in_jupyter_with_or_without_a_binary(tmp_path):
         assert list(bundle) == ["text/plain"] and "digraph" in bundle["text/plain"]
     finally:
         G.set_dot_binary(None)
+
+
+def test_bundled_graphviz_pure_binary_is_found_by_absolute_path(monkeypatch):
+    import sysconfig
+    from pathlib import Path
+
+    bundled = Path(sysconfig.get_path("scripts")) / "graphviz-pure"
+    assert bundled.is_file(), "graphviz-pure is a core dependency"
+    monkeypatch.setattr(G.shutil, "which", lambda name: None)  # as on a machine without Graphviz
+    monkeypatch.delenv(G.DOT_ENV, raising=False)
+    assert G.find_dot_binary() == str(bundled)
+    svg = to_svg(karpathy_neuron())
+    assert "graphviz-pure" in svg and "x1" in " ".join(svg_texts(svg))

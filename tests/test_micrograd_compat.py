@@ -79,3 +79,43 @@ def test_unary_functions_match_pytorch(name, x):
     (y, (g,)) = run_value(micrograd_nn.Value, lambda v: getattr(v, name)(), x)
     (yt, (gt,)) = run_torch(lambda t: getattr(t, name)(), x)
     assert abs(y - yt) < 1e-6 and abs(g - gt) < 1e-6
+
+
+def test_micrograd_demo_training_loop_runs_unchanged_but_for_imports():
+    """micrograd's demo notebook loop: micrograd-style inputs, builtin sum, numpy labels, an SVM loss."""
+    import numpy as np
+
+    from micrograd_nn import Value
+    from micrograd_nn.data import moons
+    from micrograd_nn.nn import MLP
+
+    np.random.seed(1337)
+    micrograd_nn.manual_seed(1337)  # micrograd draws from `random`; micrograd_nn from its own generator
+    X, y = moons(100, noise=0.1, seed=1337)
+    y = y * 2 - 1
+    model = MLP(2, [16, 16, 1])
+    assert len(model.parameters()) == 337 and "MLP" in repr(model)
+
+    def loss():
+        inputs = [list(map(Value, xrow)) for xrow in X]
+        scores = list(map(model, inputs))
+        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        reg_loss = 1e-4 * sum(p * p for p in model.parameters())
+        accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
+        return data_loss + reg_loss, sum(accuracy) / len(accuracy)
+
+    for k in range(60):
+        total_loss, acc = loss()
+        model.zero_grad()
+        total_loss.backward()
+        learning_rate = 1.0 - 0.9 * k / 100
+        for p in model.parameters():
+            p.data -= learning_rate * p.grad
+    assert acc >= 0.9
+
+    xx, yy = np.meshgrid(np.arange(-1.5, 2.5, 0.25), np.arange(-1.0, 1.5, 0.25))
+    Xmesh = np.c_[xx.ravel(), yy.ravel()]
+    scores = list(map(model, [list(map(Value, xrow)) for xrow in Xmesh]))
+    Z = np.array([s.data > 0 for s in scores]).reshape(xx.shape)
+    assert Z.any() and not Z.all()
