@@ -67,7 +67,7 @@ def initial_values(n: int) -> list[float]:
 def ours_step(model, params, X, y):
     scores = [model(x) for x in X]
     data_loss = mg.sum((1 - yi * s).relu() for yi, s in zip(y, scores)) * (1.0 / len(X))
-    loss = data_loss + ALPHA * mg.sum(p * p for p in params)
+    loss = data_loss + ALPHA * F.l2(params)
     model.zero_grad()
     loss.backward()
     for p in params:
@@ -282,9 +282,11 @@ def bench_memory():
     theirs, their_left = bytes_per_node(MValue, n)
     print(f"  micrograd_nn {ours:6.1f} B/node, micrograd {theirs:6.1f} B/node -> {ours / theirs:.2f} "
           f"(target <= 0.33)")
-    print(f"  after `del root`: micrograd_nn keeps {ours_left} bytes; micrograd keeps {their_left / 1e6:.0f} MB "
-          "(its closures form reference cycles only the collector can free)")
-    results["memory"] = {"ours_bytes_per_node": ours, "micrograd_bytes_per_node": theirs, "ratio": ours / theirs,
+    freed = ours_left < 0.001 * ours * n
+    print(f"  after `del root`: micrograd_nn keeps {ours_left} bytes of {ours * n / 1e6:.0f} MB "
+          f"({'back to baseline' if freed else 'NOT freed'}); micrograd keeps {their_left / 1e6:.0f} MB "
+          "(its closures form reference cycles that only the collector frees)")
+    results["memory"] = {"ours_freed_by_refcounting": freed, "ours_bytes_per_node": ours, "micrograd_bytes_per_node": theirs, "ratio": ours / theirs,
                          "ours_bytes_left_after_del": ours_left, "micrograd_bytes_left_after_del": their_left}
 
 
@@ -317,11 +319,9 @@ def bench_ours_only():
 def main() -> None:
     print(f"micrograd_nn {mg.__version__} vs micrograd {getattr(micrograd, '__version__', '0.1.0')}, "
           f"Python {results['python']}, median of {REPEATS} interleaved runs, GC on\n")
-    bench_training_step()
-    bench_throughput()
-    bench_deep_chain()
-    bench_memory()
-    bench_ours_only()
+    for section in (bench_training_step, bench_throughput, bench_deep_chain, bench_memory, bench_ours_only):
+        gc.collect()  # start each section clean: micrograd's cyclic garbage would otherwise slow the next one
+        section()
     out = Path(__file__).with_name("results.json")
     out.write_text(json.dumps(results, indent=2))
     print(f"\nwrote {out}")
