@@ -31,9 +31,18 @@ def _as_float(x, what: str = "Value data") -> float:
     raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r}")
 
 
-def _is_number(x) -> bool:
-    # float and int first: the abstract-class check is several times slower
-    return type(x) is float or type(x) is int or isinstance(x, numbers.Real)
+def _constant(x) -> float | None:
+    """A plain-number operand as a float, or None if x is not a real number."""
+    if type(x) is float:  # checked first: the abstract-class test below is several times slower
+        return x
+    return float(x) if isinstance(x, numbers.Real) else None
+
+
+def _power(base: float, exponent: float) -> float:
+    try:
+        return base**exponent
+    except OverflowError:
+        raise OverflowError(f"power overflow: {base} ** {exponent} is too large for a float") from None
 
 
 def _number(x, what: str):
@@ -63,23 +72,21 @@ class Value:
     __array_ufunc__ = None
 
     def __init__(self, data, children=(), local_grads=(), op: str = "", label: str = ""):
-        if type(data) is not float:
-            data = _as_float(data)
-        self.data = data
-        self.grad = 0.0
-        if type(children) is not tuple:
-            children = tuple(children)
-            local_grads = tuple(local_grads)
+        children, local_grads = tuple(children), tuple(local_grads)
+        for i, child in enumerate(children):
+            if not isinstance(child, Value):
+                raise TypeError(f"child {i} must be a Value, got {type(child).__name__}: {child!r}")
         if len(children) != len(local_grads):
             raise ValueError(
                 f"Value needs one local gradient per child: got {len(children)} children "
                 f"and {len(local_grads)} local gradients"
             )
-        if _grad_enabled:
-            self._prev = children
-            self.local_grads = local_grads
-        else:
-            self._prev = self.local_grads = ()
+        self.data = _as_float(data)
+        self.grad = 0.0
+        recorded = _grad_enabled
+        self._prev = children if recorded else ()
+        self.local_grads = tuple(_as_float(g, f"local gradient {i}") for i, g in enumerate(local_grads)) \
+            if recorded else ()
         self._op = op
         self.label = label
 
@@ -111,49 +118,55 @@ class Value:
 
     def __add__(self, other):  # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
-            return Value(self.data + other.data, (self, other), (1.0, 1.0), "+")
-        if not _is_number(other):
+            return _node(self.data + other.data, (self, other), (1.0, 1.0), "+")
+        other = _constant(other)
+        if other is None:
             return NotImplemented
-        return Value(self.data + other, (self,), (1.0,), "+")
+        return _node(self.data + other, (self,), (1.0,), "+")
 
     def __mul__(self, other):  # d(ab)/da = b, d(ab)/db = a
         if isinstance(other, Value):
-            return Value(self.data * other.data, (self, other), (other.data, self.data), "*")
-        if not _is_number(other):
+            return _node(self.data * other.data, (self, other), (other.data, self.data), "*")
+        other = _constant(other)
+        if other is None:
             return NotImplemented
-        return Value(self.data * other, (self,), (float(other),), "*")
+        return _node(self.data * other, (self,), (other,), "*")
 
     def __sub__(self, other):  # d(a-b)/da = 1, d(a-b)/db = -1
         if isinstance(other, Value):
-            return Value(self.data - other.data, (self, other), (1.0, -1.0), "-")
-        if not _is_number(other):
+            return _node(self.data - other.data, (self, other), (1.0, -1.0), "-")
+        other = _constant(other)
+        if other is None:
             return NotImplemented
-        return Value(self.data - other, (self,), (1.0,), "-")
+        return _node(self.data - other, (self,), (1.0,), "-")
 
     def __rsub__(self, other):  # d(c-a)/da = -1
-        if not _is_number(other):
+        other = _constant(other)
+        if other is None:
             return NotImplemented
-        return Value(other - self.data, (self,), (-1.0,), "-")
+        return _node(other - self.data, (self,), (-1.0,), "-")
 
     def __truediv__(self, other):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b²
         if isinstance(other, Value):
             b = other.data
             if b == 0.0:
                 raise ZeroDivisionError(f"division by zero: the denominator Value is {b}")
-            return Value(self.data / b, (self, other), (1.0 / b, -self.data / (b * b)), "/")
-        if not _is_number(other):
+            return _node(self.data / b, (self, other), (1.0 / b, -self.data / (b * b)), "/")
+        other = _constant(other)
+        if other is None:
             return NotImplemented
         if other == 0:
             raise ZeroDivisionError(f"division by zero: {self!r} / {other}")
-        return Value(self.data / other, (self,), (1.0 / other,), "/")
+        return _node(self.data / other, (self,), (1.0 / other,), "/")
 
     def __rtruediv__(self, other):  # d(c/a)/da = -c/a²
-        if not _is_number(other):
+        other = _constant(other)
+        if other is None:
             return NotImplemented
         a = self.data
         if a == 0.0:
             raise ZeroDivisionError(f"division by zero: {other} / {self!r}")
-        return Value(other / a, (self,), (-other / (a * a),), "/")
+        return _node(other / a, (self,), (-other / (a * a),), "/")
 
     def __pow__(self, other):
         """a**k for a number k: d/da = k·a^(k-1). a**b for a Value b needs a > 0:
@@ -162,33 +175,37 @@ class Value:
         if isinstance(other, Value):
             if a <= 0.0:
                 raise ValueError(f"Value ** Value needs a positive base, got base {a}")
-            out = a**other.data
-            return Value(out, (self, other), (other.data * a ** (other.data - 1.0), out * math.log(a)), "**")
-        if not _is_number(other):
+            b = other.data
+            out = _power(a, b)
+            return _node(out, (self, other), (b * _power(a, b - 1.0), out * math.log(a)), "**")
+        other = _constant(other)
+        if other is None:
             return NotImplemented
-        k = float(other)
+        k = other
         if a < 0.0 and not k.is_integer():
             raise ValueError(f"power: a negative base {a} has no real power {k}")
         if a == 0.0 and k < 0.0:
             raise ZeroDivisionError(f"power: 0.0 cannot be raised to the negative power {k}")
+        out = _power(a, k)
         if k == 0.0:
             local = 0.0
         elif a == 0.0 and k < 1.0:
             local = math.inf  # the slope of a^k at 0 for 0 < k < 1, as in PyTorch
         else:
-            local = k * a ** (k - 1.0)
-        return Value(a**k, (self,), (local,), f"**{other}")
+            local = k * _power(a, k - 1.0)
+        return _node(out, (self,), (local,), f"**{k:g}")
 
     def __rpow__(self, other):  # d(c^a)/da = c^a·ln c, for c > 0
-        if not _is_number(other):
+        other = _constant(other)
+        if other is None:
             return NotImplemented
         if other <= 0:
             raise ValueError(f"number ** Value needs a positive base, got base {other}")
-        out = other**self.data
-        return Value(out, (self,), (out * math.log(other),), "**")
+        out = _power(other, self.data)
+        return _node(out, (self,), (out * math.log(other),), "**")
 
     def __neg__(self):  # d(-a)/da = -1
-        return Value(-self.data, (self,), (-1.0,), "neg")
+        return _node(-self.data, (self,), (-1.0,), "neg")
 
     def __radd__(self, other):
         return self.__add__(other)
@@ -203,29 +220,29 @@ class Value:
             out = math.exp(self.data)
         except OverflowError:
             raise OverflowError(f"exp overflow: exp({self.data}) is too large for a float") from None
-        return Value(out, (self,), (out,), "exp")
+        return _node(out, (self,), (out,), "exp")
 
     def log(self):  # d(ln a)/da = 1/a, defined for a > 0
         a = self.data
         if not a > 0.0:
             raise ValueError(f"log domain error: log({a}) is undefined; log needs a positive value")
-        return Value(math.log(a), (self,), (1.0 / a,), "log")
+        return _node(math.log(a), (self,), (1.0 / a,), "log")
 
     def tanh(self):  # d(tanh a)/da = 1 - tanh²a
         t = math.tanh(self.data)
-        return Value(t, (self,), (1.0 - t * t,), "tanh")
+        return _node(t, (self,), (1.0 - t * t,), "tanh")
 
     def sigmoid(self):  # d(σ(a))/da = σ(a)(1 - σ(a))
         s = stable_sigmoid(self.data)
-        return Value(s, (self,), (s * (1.0 - s),), "sigmoid")
+        return _node(s, (self,), (s * (1.0 - s),), "sigmoid")
 
     def relu(self):  # d(max(0, a))/da = 1 if a > 0 else 0 (0 at the kink, as in PyTorch)
         a = self.data
-        return Value(a if a > 0.0 else 0.0, (self,), (1.0 if a > 0.0 else 0.0,), "relu")
+        return _node(a if a > 0.0 else 0.0, (self,), (1.0 if a > 0.0 else 0.0,), "relu")
 
     def abs(self):  # d|a|/da = sign(a), 0 at the kink
         a = self.data
-        return Value(abs(a), (self,), (1.0 if a > 0.0 else -1.0 if a < 0.0 else 0.0,), "abs")
+        return _node(abs(a), (self,), (1.0 if a > 0.0 else -1.0 if a < 0.0 else 0.0,), "abs")
 
     __abs__ = abs
 
@@ -249,6 +266,25 @@ class Value:
             node_grad = node.grad
             for child, local_grad in zip(node._prev, node.local_grads):
                 child.grad += local_grad * node_grad
+
+
+def _node(data: float, children: tuple, local_grads: tuple, op: str) -> Value:
+    """A Value made by an op of this module, whose operands are already known to be Values and floats:
+    the same as Value(data, children, local_grads, op) without re-checking them on the hot path."""
+    out = _new_value(Value)
+    out.data = data if type(data) is float else float(data)
+    out.grad = 0.0
+    if _grad_enabled:
+        out._prev = children
+        out.local_grads = local_grads
+    else:
+        out._prev = out.local_grads = ()
+    out._op = op
+    out.label = ""
+    return out
+
+
+_new_value = object.__new__
 
 
 @contextmanager
@@ -320,7 +356,7 @@ def sum(values: Iterable, start: float = 0.0) -> Value:  # noqa: A001 - mirrors 
             children.append(v)
         else:
             total += _as_float(v, "sum operand")
-    return Value(total, tuple(children), (1.0,) * len(children), "Σ")
+    return _node(total, tuple(children), (1.0,) * len(children), "Σ")
 
 
 def dot(ws: Sequence, xs: Sequence, bias=None) -> Value:
@@ -349,7 +385,7 @@ def dot(ws: Sequence, xs: Sequence, bias=None) -> Value:
         local_grads.append(1.0)
     elif bias is not None:
         total += _number(bias, "dot bias")
-    return Value(total, tuple(children), tuple(local_grads), "dot")
+    return _node(total, tuple(children), tuple(local_grads), "dot")
 
 
 def maximum(values: Sequence) -> Value:
@@ -363,4 +399,4 @@ def maximum(values: Sequence) -> Value:
         if isinstance(v, Value):
             children.append(v)
             local_grads.append(1.0 if i == winner else 0.0)
-    return Value(data[winner], tuple(children), tuple(local_grads), "max")
+    return _node(data[winner], tuple(children), tuple(local_grads), "max")

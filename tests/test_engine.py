@@ -320,3 +320,29 @@ def test_repr_and_attributes_like_micrograd():
     v.grad = 0.5
     v.label = "w1"
     assert v.grad == 0.5 and v.label == "w1"
+
+
+def test_hand_built_nodes_are_checked():
+    x = Value(1.0)
+    with pytest.raises(TypeError, match="child 1 must be a Value, got float"):
+        Value(1.0, [x, 2.0], [1.0, 1.0])
+    with pytest.raises(TypeError, match="local gradient 0 .* str"):
+        Value(1.0, [x], ["1"])
+    node = Value(2.0, [x], [3], "triple")
+    assert node.children == (x,) and node.local_grads == (3.0,) and type(node.local_grads[0]) is float
+
+
+def test_power_overflow_is_named():
+    with pytest.raises(OverflowError, match=r"power overflow: 10.0 \*\* 400"):
+        Value(10.0) ** 400
+    with pytest.raises(OverflowError, match="power overflow"):
+        10.0 ** Value(400.0)
+
+
+def test_numpy_scalar_operands_keep_everything_float():
+    np = pytest.importorskip("numpy")
+    x = Value(2.0)
+    y = (x / np.float64(4.0)) + (np.float32(1.0) - x) + np.int64(3) ** x
+    y.backward()
+    assert all(type(v) is float for v in (y.data, x.grad, *y.local_grads))
+    assert (x * 2).op == "*" and (x**2).op == "**2" and (x**0.5).op == "**0.5"
