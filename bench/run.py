@@ -286,7 +286,8 @@ def bench_memory():
     print(f"  after `del root`: micrograd_nn keeps {ours_left} bytes of {ours * n / 1e6:.0f} MB "
           f"({'back to baseline' if freed else 'NOT freed'}); micrograd keeps {their_left / 1e6:.0f} MB "
           "(its closures form reference cycles that only the collector frees)")
-    results["memory"] = {"ours_freed_by_refcounting": freed, "ours_bytes_per_node": ours, "micrograd_bytes_per_node": theirs, "ratio": ours / theirs,
+    results["memory"] = {"ours_freed_by_refcounting": freed,
+                         "ours_bytes_per_node": ours, "micrograd_bytes_per_node": theirs, "ratio": ours / theirs,
                          "ours_bytes_left_after_del": ours_left, "micrograd_bytes_left_after_del": their_left}
 
 
