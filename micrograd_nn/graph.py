@@ -54,7 +54,7 @@ STYLES = {  # kind -> (fill colour, legend text)
     "input": ("#d9d9d9", "input"),
     "intermediate": ("#ffffff", "intermediate"),
 }
-HIGHLIGHT = "#e4572e"
+HIGHLIGHT = "#ff9f80"  # the node a step-through frame is processing
 DOT_ENV = "MICROGRAD_NN_DOT"
 _dot_setting: str | None = None
 FIX_HINT = (
@@ -160,7 +160,8 @@ def draw_graph(
             fields.append("grad " + (number(grad) if grad is not None else " " * 9))
         fill = HIGHLIGHT if node in highlighted else STYLES[_kind(node, root, params)][0]
         dot.node(node_id, "{ " + " | ".join(fields) + " }", shape="record", style="filled", fillcolor=fill,
-                 penwidth="2" if node is root else "1")
+                 penwidth="3" if node in highlighted else "2" if node is root else "1",
+                 color="#c0392b" if node in highlighted else "black")
         if not node._prev:
             continue
         op_id = node_id + "_op"
@@ -179,10 +180,9 @@ def draw_graph(
                      style="filled", fillcolor="#eeeeee", fontsize="9")
             dot.edge(node_id + "_hidden", op_id, style="dashed")
     if legend:
-        with dot.subgraph(name="cluster_legend") as key:
-            key.attr(label="legend", fontsize="9", style="dashed")
-            for kind, (fill, text) in STYLES.items():
-                key.node(f"legend_{kind}", text, shape="box", style="filled", fillcolor=fill, fontsize="9")
+        cells = "".join(f'<TD BGCOLOR="{fill}">{text}</TD>' for fill, text in STYLES.values())
+        dot.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3"><TR>{cells}</TR></TABLE>>',
+                 shape="plaintext", fontsize="9")
     return dot
 
 
