@@ -69,6 +69,11 @@ def number(x: float) -> str:
     return f"{x:9.4f}" if abs(x) < 1e5 else f"{x:9.2e}"
 
 
+def _blank_or_number(x: float | None) -> str:
+    """A number, or blanks of the same width where a step-through frame does not know it yet."""
+    return " " * 9 if x is None else number(x)
+
+
 def _escape(text: str) -> str:
     """Escape the characters that are special inside a record label."""
     for ch in "\\{}|<>\"":
@@ -152,12 +157,9 @@ def draw_graph(
         dot.attr(label=f"showing the {len(shown)} nodes nearest the output, of {total}", labelloc="t")
     for node in shown:
         node_id = ids[node]
-        value = node.data if data is None else data.get(node)
-        fields = [_escape(node.label) if node.label else " ", "data " + (number(value) if value is not None else
-                                                                         " " * 9)]
+        fields = [_escape(node.label) or " ", "data " + _blank_or_number(node.data if data is None else data.get(node))]
         if show_grad:
-            grad = node.grad if grads is None else grads.get(node)
-            fields.append("grad " + (number(grad) if grad is not None else " " * 9))
+            fields.append("grad " + _blank_or_number(node.grad if grads is None else grads.get(node)))
         fill = HIGHLIGHT if node in highlighted else STYLES[_kind(node, root, params)][0]
         dot.node(node_id, "{ " + " | ".join(fields) + " }", shape="record", style="filled", fillcolor=fill,
                  penwidth="3" if node in highlighted else "2" if node is root else "1",
@@ -165,7 +167,7 @@ def draw_graph(
         if not node._prev:
             continue
         op_id = node_id + "_op"
-        dot.node(op_id, _escape(node._op) or "?", shape="circle", width="0.3", fixedsize="false",
+        dot.node(op_id, node._op or "?", shape="circle", width="0.3", fixedsize="false",
                  fontsize="10", margin="0.02")
         dot.edge(op_id, node_id)
         hidden = 0

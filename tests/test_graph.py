@@ -255,3 +255,12 @@ def test_bundled_graphviz_pure_binary_is_found_by_absolute_path(monkeypatch):
     assert G.find_dot_binary() == str(bundled)
     svg = to_svg(karpathy_neuron())
     assert "graphviz-pure" in svg and "x1" in " ".join(svg_texts(svg))
+
+
+def test_labels_and_ops_with_record_characters_render():
+    x = Value(1.0, label='a|b{c}<d>"e"')
+    y = Value(2.0 * x.data, (x,), (2.0,), "f|{g}")
+    y.label = "y"
+    svg = to_svg(y)
+    texts = " ".join(svg_texts(svg))
+    assert 'a|b{c}<d>"e"' in texts and "f|{g}" in texts
