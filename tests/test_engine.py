@@ -82,7 +82,9 @@ def test_sum_and_dot_nodes(xs):
     assert mg.sum(Value(x) for x in xs).data == pytest.approx(sum(xs))
     assert gradcheck(lambda v: mg.sum(v), xs)
     assert gradcheck(lambda v: mg.dot(v[:n], v[n:], bias=v[0]), xs + xs[::-1])
-    assert gradcheck(lambda v: mg.maximum(v) * 1.0, [x + 0.01 * i for i, x in enumerate(xs)] if n > 1 else xs)
+    top = sorted(xs, reverse=True)
+    assume(n == 1 or top[0] - top[1] > 1e-3)  # keep off the kink where two maxima tie
+    assert gradcheck(lambda v: mg.maximum(v) * 1.0, xs)
 
 
 def test_sum_and_dot_are_single_nodes_with_plain_numbers_folded():
