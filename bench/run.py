@@ -64,27 +64,26 @@ def initial_values(n: int) -> list[float]:
     return [rng.uniform(-1, 1) for _ in range(n)]
 
 
-def ours_step(model, params, X, y):
-    scores = [model(x) for x in X]
-    data_loss = mg.sum((1 - yi * s).relu() for yi, s in zip(y, scores)) * (1.0 / len(X))
-    loss = data_loss + ALPHA * F.l2(params)
+def sgd_step(model, params, loss):
+    """The same update in both libraries: clear, backprop, p -= lr·grad."""
     model.zero_grad()
     loss.backward()
     for p in params:
         p.data -= LR * p.grad
     return loss.data
+
+
+def ours_step(model, params, X, y):
+    scores = [model(x) for x in X]
+    data_loss = mg.sum((1 - yi * s).relu() for yi, s in zip(y, scores)) * (1.0 / len(X))
+    return sgd_step(model, params, data_loss + ALPHA * F.l2(params))
 
 
 def micrograd_step(model, params, X, y):
     inputs = [list(map(MValue, x)) for x in X]
     scores = list(map(model, inputs))
     losses = [(1 + -yi * s).relu() for yi, s in zip(y, scores)]
-    loss = sum(losses) * (1.0 / len(losses)) + ALPHA * sum(p * p for p in params)
-    model.zero_grad()
-    loss.backward()
-    for p in params:
-        p.data -= LR * p.grad
-    return loss.data
+    return sgd_step(model, params, sum(losses) * (1.0 / len(losses)) + ALPHA * sum(p * p for p in params))
 
 
 class FloatMLP:
