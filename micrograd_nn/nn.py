@@ -57,7 +57,16 @@ def _activate(z: Value, activation: str) -> Value:
 
 
 class Module:
-    """Base class: a module owns parameters (Values) and sub-modules as attributes."""
+    """Base class: a module owns parameters (Values) and sub-modules as attributes.
+
+    A subclass defines `__call__`, or `forward` as in PyTorch.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define __call__ or forward")
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
         """(dotted name, parameter) pairs in definition order, e.g. `layers.0.neurons.3.w.1`."""

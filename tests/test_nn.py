@@ -204,3 +204,22 @@ def test_sequential_cnn_shapes_names_and_repr():
     assert names[0] == "layers.0.weight.0.0.0.0" and names[-1] == "layers.4.neurons.1.b"
     assert "Conv2d(1, 2, kernel_size=3" in repr(model) and "MaxPool2d" in repr(model)
     assert isinstance(model, Module)
+
+
+def test_user_modules_with_forward_like_pytorch():
+    class Affine(Module):
+        def __init__(self):
+            self.scale = Value(2.0)
+            self.inner = Neuron(1, activation="linear", rng=random.Random(0))
+            self._label_parameters()
+
+        def forward(self, x):
+            return self.inner([x]) * self.scale
+
+    model = Affine()
+    out = model(3.0)
+    out.backward()
+    assert [n for n, _ in model.named_parameters()] == ["scale", "inner.w.0", "inner.b"]
+    assert model.scale.grad == model.inner([3.0]).data
+    with pytest.raises(NotImplementedError, match="forward"):
+        Module()(1.0)
