@@ -211,7 +211,6 @@ def test_user_modules_with_forward_like_pytorch():
         def __init__(self):
             self.scale = Value(2.0)
             self.inner = Neuron(1, activation="linear", rng=random.Random(0))
-            self._label_parameters()
 
         def forward(self, x):
             return self.inner([x]) * self.scale
