@@ -30,10 +30,17 @@ def predict_class(output, labels: tuple = (0, 1)) -> int:
     return labels[1] if score > 0 else labels[0]
 
 
+def _score_labels(targets) -> tuple:
+    return (-1, 1) if any(t == -1 for t in targets) else (0, 1)
+
+
+def _correct(outputs, targets, labels: tuple) -> int:
+    return sum(predict_class(o, labels) == t for o, t in zip(outputs, targets))
+
+
 def accuracy(outputs, targets) -> float:
     """Fraction of outputs whose predicted class equals the target (targets in {0, 1} or {−1, 1} for one score)."""
-    labels = (-1, 1) if any(t == -1 for t in targets) else (0, 1)
-    return sum(predict_class(o, labels) == t for o, t in zip(outputs, targets)) / len(targets)
+    return _correct(outputs, targets, _score_labels(targets)) / len(targets)
 
 
 def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_size: int | None = None,
@@ -43,16 +50,20 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
 
     Each step: loss = (1/B)·Σ loss_fn(model(x), target) over the batch (+ penalty(params)),
     then zero_grad, backward, optimizer.step(). `batch_size=None` is full-batch gradient descent.
-    Progress lines (epoch, loss, accuracy) appear about ten times a run when `verbose`, which by
-    default is on for runs longer than a few seconds.
+    The history holds each epoch's mean loss (penalty included) and the accuracy of the outputs
+    seen during that epoch. Progress lines (epoch, loss, accuracy) appear about ten times a run
+    when `verbose`, which by default is on for runs longer than a few seconds.
     """
+    if len(X) == 0 or epochs < 1:
+        raise ValueError(f"fit needs at least one sample and one epoch, got {len(X)} samples and {epochs} epochs")
     batch_size = batch_size or len(X)
+    labels = _score_labels(list(y)) if classify else None
     history = History()
     params = optimizer.params
     started = time.perf_counter()
     report_every = max(1, epochs // 10)
     for epoch in range(1, epochs + 1):
-        total_loss, outputs, targets = 0.0, [], []
+        total_loss, correct = 0.0, 0
         for xb, yb in batches(X, y, batch_size, shuffle=shuffle, seed=None if seed is None else seed + epoch):
             scores = [model(x) for x in xb]
             loss = engine.sum(loss_fn(s, t) for s, t in zip(scores, yb)) / len(xb)
@@ -62,10 +73,10 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
             loss.backward()
             optimizer.step()
             total_loss += loss.data * len(xb)
-            outputs += scores
-            targets += yb
+            if classify:  # count now, so this batch's graph can be freed
+                correct += _correct(scores, yb, labels)
         history.loss.append(total_loss / len(X))
-        history.accuracy.append(accuracy(outputs, targets) if classify else None)
+        history.accuracy.append(correct / len(X) if classify else None)
         show = verbose if verbose is not None else time.perf_counter() - started > 3.0
         if show and (epoch % report_every == 0 or epoch == epochs):
             acc = f"  accuracy {history.accuracy[-1]:.1%}" if classify else ""

@@ -90,3 +90,9 @@ def test_moons_and_blobs_shapes_and_reproducibility():
     assert np.array_equal(moons(51, noise=0.05, seed=4)[0], X)
     X, y = blobs(30, centers=[(0, 0), (3, 3)], seed=1)
     assert X.shape == (30, 2) and set(y.tolist()) <= {0, 1}
+
+
+def test_fit_rejects_empty_data():
+    model = MLP(1, [1])
+    with pytest.raises(ValueError, match="0 samples"):
+        fit(model, [], [], F.mse, SGD(model.parameters(), lr=0.1), epochs=1)
