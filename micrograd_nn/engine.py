@@ -264,8 +264,18 @@ class Value:
         self.grad += 1.0
         for node in reversed(order):
             node_grad = node.grad
-            for child, local_grad in zip(node._prev, node.local_grads):
-                child.grad += local_grad * node_grad
+            children = node._prev
+            # Unary and binary nodes are spelled out: on them, setting up a zip costs as much as the arithmetic.
+            if len(children) == 2:
+                a, b = children
+                local_a, local_b = node.local_grads
+                a.grad += local_a * node_grad
+                b.grad += local_b * node_grad
+            elif len(children) == 1:
+                children[0].grad += node.local_grads[0] * node_grad
+            else:
+                for child, local_grad in zip(children, node.local_grads):
+                    child.grad += local_grad * node_grad
 
 
 def _node(data: float, children: tuple, local_grads: tuple, op: str) -> Value:
