@@ -52,6 +52,13 @@ def _uniform_values(count: int, fan_in: int, rng: random.Random | None) -> list[
     return [Value(rng.uniform(-bound, bound)) for _ in range(count)]
 
 
+def _check_inputs(x, expected: int, who: str) -> None:
+    if not hasattr(x, "__len__"):
+        raise TypeError(f"{who} expected a sequence of {expected} inputs, received {type(x).__name__}")
+    if len(x) != expected:
+        raise ValueError(f"{who} expected {expected} inputs, received {len(x)}")
+
+
 def _activate(z: Value, activation: str) -> Value:
     return z if activation == "linear" else getattr(z, activation)()
 
@@ -130,8 +137,7 @@ class Neuron(Module):
         self._label_parameters()
 
     def __call__(self, x: Sequence) -> Value:
-        if len(x) != self.nin:
-            raise ValueError(f"Neuron expected {self.nin} inputs, received {len(x)}")
+        _check_inputs(x, self.nin, "Neuron")
         return _activate(dot(self.w, x, bias=self.b), self.activation)
 
     def __repr__(self) -> str:
@@ -147,8 +153,7 @@ class Layer(Module):
         self._label_parameters()
 
     def __call__(self, x: Sequence):
-        if len(x) != self.nin:
-            raise ValueError(f"Layer expected {self.nin} inputs, received {len(x)}")
+        _check_inputs(x, self.nin, "Layer")
         out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 

@@ -116,6 +116,8 @@ def test_wrong_input_length_names_expected_and_received():
         Neuron(3)([1.0, 2.0])
     with pytest.raises(ValueError, match="expected 2 inputs, received 3"):
         MLP(2, [2, 1])([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="sequence of 1 inputs, received float"):
+        Neuron(1)(2.0)
 
 
 @pytest.mark.parametrize("cin,cout,k,stride,padding,length", [
