@@ -309,7 +309,10 @@ class Frame:
         name = self.node.label or self.node._op or "leaf"
         if self.direction == "forward":
             return f"step {self.step}: {name} = {self.node.data:.4f}"
-        return f"step {self.step}: pushed grad {self.grads[self.node]:.4f} of {name} to its children"
+        grad = self.grads[self.node]
+        if not self.node._prev:
+            return f"step {self.step}: {name} is a leaf; its gradient {grad:.4f} is complete"
+        return f"step {self.step}: {name} passes grad {grad:.4f} × its local derivatives to its children"
 
 
 def forward_steps(root: Value) -> Iterator[Frame]:
