@@ -1,4 +1,4 @@
-"""Datasets: the seeds' worked examples, two-moons and blobs, and mini-batches."""
+"""Datasets: the course notes' worked examples, two-moons and blobs, and mini-batches."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`make demo`: softmax regression on the seed's 20 points, an MLP on two moons, and figures in out/."""
+"""`make demo`: softmax regression on Celebi's 20 points, an MLP on two moons, and figures in out/."""
 
 from __future__ import annotations
 

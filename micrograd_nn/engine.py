@@ -353,7 +353,7 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-# --- n-ary nodes: one node, many children, as the seeds write a neuron ---
+# --- n-ary nodes: one node, many children, as the course notes write a neuron ---
 
 
 def sum(values: Iterable, start: float = 0.0) -> Value:  # noqa: A001 - mirrors builtins.sum

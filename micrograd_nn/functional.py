@@ -2,7 +2,7 @@
 
 Vectors are lists of Values (plain numbers are accepted wherever a Value is).
 The fused losses (`cross_entropy`, `binary_cross_entropy`) are single nodes whose
-local derivatives are the closed forms the seeds derive, which is also what keeps
+local derivatives are the closed forms the course notes derive, which is also what keeps
 them stable for huge logits.
 """
 
@@ -127,7 +127,7 @@ def l1(params: Iterable) -> Value:
 
 
 def l2(params: Iterable) -> Value:
-    """Ridge penalty Σw² (no ½: multiply by λ/2 for the seeds' λ/2·Σw²), as one node: dot(w, w)."""
+    """Ridge penalty Σw² (no ½: multiply by λ/2 for Xu's λ/2·Σw²), as one node: dot(w, w)."""
     params = [_as_value(p) for p in params]
     return engine.dot(params, params)
 

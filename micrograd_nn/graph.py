@@ -117,7 +117,7 @@ def _kind(node: Value, root: Value, parameters: set | None) -> str:
         return "intermediate"
     if parameters is not None:
         return "parameter" if node in parameters else "input"
-    # Without an explicit list: the seeds call inputs x… and everything else a parameter.
+    # Without an explicit list: the course notes call inputs x… and everything else a parameter.
     return "input" if not node.label or node.label.startswith("x") else "parameter"
 
 

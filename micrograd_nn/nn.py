@@ -1,8 +1,8 @@
 """Neural network modules built from Values: Neuron, Layer, MLP, Conv1d/2d, MaxPool, Flatten.
 
 Shapes are nested Python lists: a vector is `x[i]`, a 1-D signal `x[c][t]`, an image
-`x[c][i][j]`. Every pre-activation is one `dot` node, z = Σᵢ wᵢxᵢ + b, as the seeds
-write it.
+`x[c][i][j]`. Every pre-activation is one `dot` node, z = Σᵢ wᵢxᵢ + b, as the course
+notes write it.
 
 Initialisation follows PyTorch: every weight and bias is drawn from
 U(−1/√fan_in, 1/√fan_in), where fan_in is the number of inputs one output sees

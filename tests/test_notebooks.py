@@ -1,4 +1,4 @@
-"""Notebooks are committed without outputs, and the seed numbers they reproduce are asserted in them.
+"""Notebooks are committed without outputs, and the course notes' numbers they reproduce are asserted in them.
 (The notebooks themselves run under `pytest --nbmake`, which `make test` includes.)"""
 
 import json
@@ -8,8 +8,8 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
-# Numbers from the seeds that each notebook must check in an assert statement.
-SEED_NUMBERS = {
+# Numbers printed in the course notes that each notebook must check in an assert statement.
+PRINTED_NUMBERS = {
     "00_tour": ["-1.5", "0.5"],
     "01_chain_rule_and_gradient_descent": ["4.0", "-1.6", "-1.28", "1.6", "1.28", "(-4.0, 6.0)"],
     "02_logistic_and_softmax_regression": ["0.25", "0.949", "0.610", "1.203", "0.105", "6.699", "1.901", "-6.803",
@@ -27,7 +27,7 @@ def cells(path):
 
 
 def test_every_notebook_is_listed():
-    assert [p.stem for p in NOTEBOOKS] == sorted(SEED_NUMBERS)
+    assert [p.stem for p in NOTEBOOKS] == sorted(PRINTED_NUMBERS)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -38,9 +38,9 @@ def test_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_seed_numbers_are_asserted(path):
+def test_printed_numbers_are_asserted(path):
     asserts = [line for cell in cells(path) if cell["cell_type"] == "code"
                for line in "".join(cell["source"]).splitlines() if line.lstrip().startswith("assert")]
     text = "\n".join(asserts)
-    missing = [number for number in SEED_NUMBERS[path.stem] if number not in text]
+    missing = [number for number in PRINTED_NUMBERS[path.stem] if number not in text]
     assert not missing, f"{path.name} does not assert {missing}"

@@ -1,6 +1,6 @@
-"""The seeds' worked examples, computed with the library. Every expected number is
-recomputed independently (with math/numpy) rather than copied, because the seeds
-contain arithmetic slips; the seed's printed, rounded value is checked alongside."""
+"""The course notes' worked examples, computed with the library. Every expected number is
+recomputed independently (with math/numpy) rather than copied, because the notes contain
+arithmetic slips; the printed, rounded value is checked alongside."""
 
 import math
 
@@ -37,12 +37,12 @@ def xu_forward():
 def test_xu_forward_pass():
     ex, W, b, U, x, z, a, y_hat, loss = xu_forward()
     assert [zi.data for zi in z] == [5.0, 2.0, 5.0]
-    assert [round(ai.data, 3) for ai in a] == [0.993, 0.881, 0.993]  # the seed prints 0.880 for σ(2) = 0.8808
-    # U = [-1, 1, 1]: ŷ = −σ(5) + σ(2) + σ(5) = σ(2); the seed's eq. 94 writes the last sign as −1.
+    assert [round(ai.data, 3) for ai in a] == [0.993, 0.881, 0.993]  # Xu prints 0.880 for σ(2) = 0.8808
+    # U = [-1, 1, 1]: ŷ = −σ(5) + σ(2) + σ(5) = σ(2); Xu's eq. 94 writes the last sign as −1.
     assert y_hat.data == pytest.approx(sigmoid(2), rel=1e-15)
     assert round(y_hat.data, 3) == 0.881
     assert loss.data == pytest.approx((sigmoid(2) - 1) ** 2, rel=1e-14)
-    assert round(loss.data, 4) == 0.0142  # the seed rounds ŷ to 0.880 first and gets 0.0144
+    assert round(loss.data, 4) == 0.0142  # Xu rounds ŷ to 0.880 first and gets 0.0144
 
 
 def test_xu_delta_recursion_equals_autograd():
@@ -78,7 +78,7 @@ def test_xu_1d_convolution():
     f, g = [1, 0, -1, 2, 1, 2], [1, 0, 1]
     y = fixed_conv(Conv1d, g)([[float(v) for v in f]])[0]
     expected = [sum(f[t + k] * g[k] for k in range(3)) for t in range(4)]
-    assert [v.data for v in y] == expected == [0, 2, 0, 4]  # the seed prints 5 for the last entry
+    assert [v.data for v in y] == expected == [0, 2, 0, 4]  # Xu's eq. 127 prints 5 for the last entry
 
 
 def test_xu_2d_convolution():
@@ -110,7 +110,7 @@ def test_xu_cross_entropy_examples():
     def H(p, q):
         return -sum(pi * math.log(qi) for pi, qi in zip(p, q) if pi)
 
-    def truncated(v):  # the seed prints its values cut, not rounded, to three decimals
+    def truncated(v):  # Xu prints these cut, not rounded, to three decimals
         return math.floor(v * 1000) / 1000
 
     assert truncated(H([0.3, 0.7], [0.7, 0.3])) == 0.949
@@ -139,7 +139,7 @@ def test_celebi_given_weights_forward_pass():
 
 
 def celebi_numpy_training(W, X, y, lr, epochs):
-    """The seed's own algorithm: per-sample softmax Jacobian, averaged gradients."""
+    """Celebi's own algorithm: per-sample softmax Jacobian, averaged gradients."""
     X, Y = np.array(X), np.eye(3)[y]
     W, b, losses = W.copy(), np.zeros((3, 1)), []
     for _ in range(epochs):
@@ -158,7 +158,7 @@ def celebi_numpy_training(W, X, y, lr, epochs):
     return W, b, losses
 
 
-def test_celebi_training_40_epochs_lr_2_reaches_100_percent_and_matches_the_seed_algorithm():
+def test_celebi_training_40_epochs_lr_2_reaches_100_percent_and_matches_his_algorithm():
     X, y = colored_points()
     W0 = np.random.default_rng(0).random((3, 2))
     W = [[Value(v) for v in row] for row in W0]
@@ -192,7 +192,7 @@ def test_acharya_perceptron_hinge_squared_hinge_and_softmax():
     perceptron = [F.multiclass_hinge([Value(s) for s in row], t, margin=0.0).data for row, t in zip(scores, labels)]
     assert perceptron == pytest.approx([0.8, 0.0, 24.6], abs=1e-12)
     assert sum(perceptron) / 3 == pytest.approx(25.4 / 3)
-    assert round(sum(perceptron) / 3, 2) == 8.47  # the seed rounds to 8.5
+    assert round(sum(perceptron) / 3, 2) == 8.47  # the slides round to 8.5
     hinge = [F.multiclass_hinge(row, t).data for row, t in zip(scores, labels)]
     assert hinge == pytest.approx([1.8, 0.0, 26.6], abs=1e-12)
     squared = [F.squared_hinge(row, t).data for row, t in zip(scores, labels)]
