@@ -238,7 +238,7 @@ class Value:
 
     def relu(self):  # d(max(0, a))/da = 1 if a > 0 else 0 (0 at the kink, as in PyTorch)
         a = self.data
-        return _node(a if a > 0.0 else 0.0, (self,), (1.0 if a > 0.0 else 0.0,), "relu")
+        return _node(a, (self,), (1.0,), "relu") if a > 0.0 else _node(0.0, (self,), (0.0,), "relu")
 
     def abs(self):  # d|a|/da = sign(a), 0 at the kink
         a = self.data
