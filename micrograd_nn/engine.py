@@ -26,6 +26,8 @@ _grad_enabled = True
 
 def _as_float(x, what: str = "Value data") -> float:
     """Return x as a float, or raise TypeError naming the type received."""
+    if type(x) is float:  # the common case, checked first: the abstract-class test below is slower
+        return x
     if isinstance(x, numbers.Real):
         return float(x)
     raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r}")
@@ -43,11 +45,6 @@ def _power(base: float, exponent: float) -> float:
         return base**exponent
     except OverflowError:
         raise OverflowError(f"power overflow: {base} ** {exponent} is too large for a float") from None
-
-
-def _number(x, what: str):
-    """x itself when it is already a float (the common case), else x as a float."""
-    return x if type(x) is float else _as_float(x, what)
 
 
 def stable_sigmoid(a: float) -> float:
@@ -178,10 +175,9 @@ class Value:
             b = other.data
             out = _power(a, b)
             return _node(out, (self, other), (b * _power(a, b - 1.0), out * math.log(a)), "**")
-        other = _constant(other)
-        if other is None:
+        k = _constant(other)
+        if k is None:
             return NotImplemented
-        k = other
         if a < 0.0 and not k.is_integer():
             raise ValueError(f"power: a negative base {a} has no real power {k}")
         if a == 0.0 and k < 0.0:
@@ -380,8 +376,8 @@ def dot(ws: Sequence, xs: Sequence, bias=None) -> Value:
     children, local_grads = [], []
     for w, x in zip(ws, xs):
         w_is_value, x_is_value = isinstance(w, Value), isinstance(x, Value)
-        w_data = w.data if w_is_value else _number(w, "dot weight")
-        x_data = x.data if x_is_value else _number(x, "dot input")
+        w_data = w.data if w_is_value else _as_float(w, "dot weight")
+        x_data = x.data if x_is_value else _as_float(x, "dot input")
         total += w_data * x_data
         if w_is_value:
             children.append(w)
@@ -394,7 +390,7 @@ def dot(ws: Sequence, xs: Sequence, bias=None) -> Value:
         children.append(bias)
         local_grads.append(1.0)
     elif bias is not None:
-        total += _number(bias, "dot bias")
+        total += _as_float(bias, "dot bias")
     return _node(total, tuple(children), tuple(local_grads), "dot")
 
 
@@ -402,7 +398,7 @@ def maximum(values: Sequence) -> Value:
     """max(v₁, …, vₙ) as a single node: derivative 1 for the first maximum, 0 for the rest."""
     if not values:
         raise ValueError("maximum of an empty sequence")
-    data = [v.data if isinstance(v, Value) else _number(v, "maximum operand") for v in values]
+    data = [v.data if isinstance(v, Value) else _as_float(v, "maximum operand") for v in values]
     winner = max(range(len(data)), key=data.__getitem__)
     children, local_grads = [], []
     for i, v in enumerate(values):
