@@ -1,32 +1,41 @@
-# `make install` once (it is also a prerequisite of everything else), then `make test` or `make demo`.
+# `make demo` and `make test` each work on a fresh clone: they create .venv and install what they need.
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+PIP    := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: install test lint demo bench lab clean
-
-install: $(STAMP)
+.PHONY: venv install-demo install-test test lint demo bench lab clean
 
 # Debian's python3 may lack ensurepip; then make the venv without pip and let the system pip fill it.
-$(STAMP): pyproject.toml
+venv:
 	@test -x $(PY) || python3 -m venv $(VENV) || { rm -rf $(VENV); python3 -m venv --without-pip $(VENV) && python3 -m pip --python $(PY) install -q pip; }
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
-	@touch $(STAMP)
 
-test: install
-	$(PY) -m pytest -q
+# The runtime (graphviz, graphviz-pure, numpy) and what the demo draws with (matplotlib, tqdm): no torch, no test stack.
+$(VENV)/.demo: pyproject.toml | venv
+	$(PIP) -e '.[plot]'
+	@touch $@
 
-lint: install
-	$(PY) -m ruff check micrograd_nn tests bench
+# Everything: the test extra adds pytest, hypothesis, nbmake, torch (CPU), micrograd, scikit-learn, pillow.
+$(VENV)/.test: pyproject.toml | venv
+	$(PIP) -e '.[test]'
+	@touch $@ $(VENV)/.demo
 
-demo: install
+install-demo: $(VENV)/.demo
+install-test: $(VENV)/.test
+
+demo: install-demo
 	$(PY) -m micrograd_nn demo
 
-bench: install
+test: install-test
+	$(PY) -m pytest -q
+
+lint: install-test
+	$(PY) -m ruff check micrograd_nn tests bench
+
+bench: install-test
 	$(PY) bench/run.py
 
-lab: install
-	$(PY) -m pip install -q --disable-pip-version-check jupyterlab
+lab: install-test
+	$(PIP) jupyterlab
 	$(VENV)/bin/jupyter lab notebooks
 
 clean:
