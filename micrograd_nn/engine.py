@@ -13,15 +13,19 @@ renderer can print each derivative on its edge.
 
 from __future__ import annotations
 
+import functools
 import gc
+import inspect
 import math
 import numbers
+import threading
 from collections.abc import Iterable, Sequence
-from contextlib import ContextDecorator, contextmanager
+from contextlib import contextmanager
 
-__all__ = ["Value", "no_grad", "is_grad_enabled", "sum", "dot", "maximum"]
+from . import ops
+from .ops import ABS, ADD, DIV, DOT, EXP, EXP_POW, LOG, MAX, MUL, NEG, POW, RELU, SIGMOID, SUB, SUM, TANH, Op
 
-_grad_enabled = True
+__all__ = ["Value", "no_grad", "is_grad_enabled", "sum", "dot", "maximum", "topological_order"]
 
 
 def _as_float(x, what: str = "Value data") -> float:
@@ -30,6 +34,8 @@ def _as_float(x, what: str = "Value data") -> float:
         return x
     if isinstance(x, numbers.Real):
         return float(x)
+    if type(x).__module__ == "numpy" and getattr(x, "shape", None) == () and x.dtype.kind in "biuf":
+        return float(x)  # numpy's bool and 0-d arrays are not registered as numbers.Real
     raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r}")
 
 
@@ -37,22 +43,13 @@ def _constant(x) -> float | None:
     """A plain-number operand as a float, or None if x is not a real number."""
     if type(x) is float:  # checked first: the abstract-class test below is several times slower
         return x
-    return float(x) if isinstance(x, numbers.Real) else None
-
-
-def _power(base: float, exponent: float) -> float:
     try:
-        return base**exponent
-    except OverflowError:
-        raise OverflowError(f"power overflow: {base} ** {exponent} is too large for a float") from None
+        return _as_float(x)
+    except TypeError:
+        return None
 
 
-def stable_sigmoid(a: float) -> float:
-    """σ(a) = 1/(1 + e^(−a)), evaluated so that e^x never overflows (|a| up to 1e308)."""
-    if a >= 0.0:
-        return 1.0 / (1.0 + math.exp(-a))
-    e = math.exp(a)
-    return e / (1.0 + e)
+stable_sigmoid = ops.stable_sigmoid
 
 
 class Value:
@@ -64,7 +61,8 @@ class Value:
     `Value(math.sin(x.data), (x,), (math.cos(x.data),), "sin")`.
     """
 
-    __slots__ = ("data", "grad", "_prev", "local_grads", "_op", "label")
+    # _args: the operands of a built-in op when plain numbers were folded into it (None: the children).
+    __slots__ = ("data", "grad", "_prev", "local_grads", "_op", "label", "_args")
     # numpy scalars on the left of an operator defer to our reflected methods.
     __array_ufunc__ = None
 
@@ -78,14 +76,18 @@ class Value:
                 f"Value needs one local gradient per child: got {len(children)} children "
                 f"and {len(local_grads)} local gradients"
             )
+        if not isinstance(op, str) or not isinstance(label, str):
+            bad, name = (op, "op") if not isinstance(op, str) else (label, "label")
+            raise TypeError(f"Value {name} must be a str, got {type(bad).__name__}: {bad!r}")
         self.data = _as_float(data)
+        local_grads = tuple(_as_float(g, f"local gradient {i}") for i, g in enumerate(local_grads))
         self.grad = 0.0
-        recorded = _grad_enabled
+        recorded = is_grad_enabled()
         self._prev = children if recorded else ()
-        self.local_grads = tuple(_as_float(g, f"local gradient {i}") for i, g in enumerate(local_grads)) \
-            if recorded else ()
-        self._op = op
+        self.local_grads = local_grads if recorded else ()
+        self._op = str(op)  # a plain str: a node built by hand has no rule to differentiate again
         self.label = label
+        self._args = None
 
     @property
     def children(self) -> tuple:
@@ -96,6 +98,23 @@ class Value:
     def op(self) -> str:
         """The operation that produced this node ('' for a leaf)."""
         return self._op
+
+    @property
+    def operands(self) -> tuple:
+        """The op's operands in order: the child Values and any plain numbers folded into the node
+        (`(x, 3.0)` for `x * 3`; `(w₀, x₀, w₁, x₁, …, b)` for a dot)."""
+        if self._args is None:
+            return self._prev
+        if self._op is DOT:  # stored as (ws, xs, bias)
+            ws, xs, bias = self._args
+            pairs = (v if isinstance(v, Value) else float(v) for pair in zip(ws, xs) for v in pair)
+            return (*pairs, bias)
+        return self._args
+
+    @property
+    def rule(self) -> Op | None:
+        """The entry of the op table that made this node (None for a leaf or a node built by hand)."""
+        return self._op if isinstance(self._op, Op) else None
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
@@ -111,136 +130,139 @@ class Value:
 
         return to_svg(self)
 
-    # --- arithmetic: each op computes its value and its local derivatives together ---
+    # --- arithmetic, written out: the training hot path. Each computes its value and its local
+    # derivatives together, exactly as the op table's entry (ops.ADD, ops.MUL, …) does. ---
 
     def __add__(self, other):  # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
-            return _node(self.data + other.data, (self, other), (1.0, 1.0), "+")
+            return _node(self.data + other.data, (self, other), (1.0, 1.0), ADD)
         other = _constant(other)
         if other is None:
             return NotImplemented
-        return _node(self.data + other, (self,), (1.0,), "+")
+        return _node(self.data + other, (self,), (1.0,), ADD, (self, other))
+
+    def __radd__(self, other):
+        other = _constant(other)
+        if other is None:
+            return NotImplemented
+        return _node(other + self.data, (self,), (1.0,), ADD, (other, self))
 
     def __mul__(self, other):  # d(ab)/da = b, d(ab)/db = a
         if isinstance(other, Value):
-            return _node(self.data * other.data, (self, other), (other.data, self.data), "*")
+            return _node(self.data * other.data, (self, other), (other.data, self.data), MUL)
         other = _constant(other)
         if other is None:
             return NotImplemented
-        return _node(self.data * other, (self,), (other,), "*")
+        return _node(self.data * other, (self,), (other,), MUL, (self, other))
+
+    def __rmul__(self, other):
+        other = _constant(other)
+        if other is None:
+            return NotImplemented
+        return _node(other * self.data, (self,), (other,), MUL, (other, self))
 
     def __sub__(self, other):  # d(a-b)/da = 1, d(a-b)/db = -1
         if isinstance(other, Value):
-            return _node(self.data - other.data, (self, other), (1.0, -1.0), "-")
+            return _node(self.data - other.data, (self, other), (1.0, -1.0), SUB)
         other = _constant(other)
         if other is None:
             return NotImplemented
-        return _node(self.data - other, (self,), (1.0,), "-")
+        return _node(self.data - other, (self,), (1.0,), SUB, (self, other))
 
     def __rsub__(self, other):  # d(c-a)/da = -1
         other = _constant(other)
         if other is None:
             return NotImplemented
-        return _node(other - self.data, (self,), (-1.0,), "-")
+        return _node(other - self.data, (self,), (-1.0,), SUB, (other, self))
 
-    def __truediv__(self, other):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b²
-        if isinstance(other, Value):
-            b = other.data
-            if b == 0.0:
-                raise ZeroDivisionError(f"division by zero: the denominator Value is {b}")
-            return _node(self.data / b, (self, other), (1.0 / b, -self.data / (b * b)), "/")
+    def __truediv__(self, other):
+        other_is_value = isinstance(other, Value)
+        if not other_is_value and _constant(other) is None:
+            return NotImplemented
+        return _apply(DIV, (self, other if other_is_value else _constant(other)))
+
+    def __rtruediv__(self, other):
         other = _constant(other)
         if other is None:
             return NotImplemented
-        if other == 0:
-            raise ZeroDivisionError(f"division by zero: {self!r} / {other}")
-        return _node(self.data / other, (self,), (1.0 / other,), "/")
-
-    def __rtruediv__(self, other):  # d(c/a)/da = -c/a²
-        other = _constant(other)
-        if other is None:
-            return NotImplemented
-        a = self.data
-        if a == 0.0:
-            raise ZeroDivisionError(f"division by zero: {other} / {self!r}")
-        return _node(other / a, (self,), (-other / (a * a),), "/")
+        return _apply(DIV, (other, self))
 
     def __pow__(self, other):
-        """a**k for a number k: d/da = k·a^(k-1). a**b for a Value b needs a > 0:
-        d/da = b·a^(b-1), d/db = a^b·ln a."""
-        a = self.data
+        """a**k for a number k: d/da = k·a^(k−1). a**b for a Value b needs a > 0:
+        d/da = b·a^(b−1), d/db = a^b·ln a."""
         if isinstance(other, Value):
-            if a <= 0.0:
-                raise ValueError(f"Value ** Value needs a positive base, got base {a}")
-            b = other.data
-            out = _power(a, b)
-            return _node(out, (self, other), (b * _power(a, b - 1.0), out * math.log(a)), "**")
+            if not self.data > 0.0:
+                raise ValueError(f"Value ** Value needs a positive base, got base {self.data}")
+            return _apply(EXP_POW, (self, other))
         k = _constant(other)
         if k is None:
             return NotImplemented
-        if a < 0.0 and not k.is_integer():
-            raise ValueError(f"power: a negative base {a} has no real power {k}")
-        if a == 0.0 and k < 0.0:
-            raise ZeroDivisionError(f"power: 0.0 cannot be raised to the negative power {k}")
-        out = _power(a, k)
-        if k == 0.0:
-            local = 0.0
-        elif a == 0.0 and k < 1.0:
-            local = math.inf  # the slope of a^k at 0 for 0 < k < 1, as in PyTorch
-        else:
-            local = k * _power(a, k - 1.0)
-        return _node(out, (self,), (local,), f"**{k:g}")
+        return _apply(POW, (self, k))
 
     def __rpow__(self, other):  # d(c^a)/da = c^a·ln c, for c > 0
         other = _constant(other)
         if other is None:
             return NotImplemented
-        if other <= 0:
+        if not other > 0.0:
             raise ValueError(f"number ** Value needs a positive base, got base {other}")
-        out = _power(other, self.data)
-        return _node(out, (self,), (out * math.log(other),), "**")
+        return _apply(EXP_POW, (other, self))
 
     def __neg__(self):  # d(-a)/da = -1
-        return _node(-self.data, (self,), (-1.0,), "neg")
+        return _node(-self.data, (self,), (-1.0,), NEG)
 
-    def __radd__(self, other):
-        return self.__add__(other)
+    # --- elementary functions: read from the op table ---
 
-    def __rmul__(self, other):
-        return self.__mul__(other)
+    def exp(self):
+        """e^a; d/da = e^a."""
+        return _apply(EXP, (self,))
 
-    # --- elementary functions ---
+    def log(self):
+        """ln a for a > 0; d/da = 1/a."""
+        return _apply(LOG, (self,))
 
-    def exp(self):  # d(e^a)/da = e^a
-        try:
-            out = math.exp(self.data)
-        except OverflowError:
-            raise OverflowError(f"exp overflow: exp({self.data}) is too large for a float") from None
-        return _node(out, (self,), (out,), "exp")
+    def tanh(self):
+        """tanh a; d/da = 1 − tanh²a."""
+        return _apply(TANH, (self,))
 
-    def log(self):  # d(ln a)/da = 1/a, defined for a > 0
+    def sigmoid(self):
+        """σ(a) = 1/(1 + e^(−a)), stable for any a; d/da = σ(a)(1 − σ(a))."""
+        return _apply(SIGMOID, (self,))
+
+    def relu(self):  # d max(0, a)/da = 1 if a > 0 else 0 (0 at the kink; NaN stays NaN), as in PyTorch
         a = self.data
-        if not a > 0.0:
-            raise ValueError(f"log domain error: log({a}) is undefined; log needs a positive value")
-        return _node(math.log(a), (self,), (1.0 / a,), "log")
+        if a > 0.0:
+            return _node(a, (self,), (1.0,), RELU)
+        return _node(0.0, (self,), (0.0,), RELU) if a <= 0.0 else _node(a, (self,), (1.0,), RELU)
 
-    def tanh(self):  # d(tanh a)/da = 1 - tanh²a
-        t = math.tanh(self.data)
-        return _node(t, (self,), (1.0 - t * t,), "tanh")
-
-    def sigmoid(self):  # d(σ(a))/da = σ(a)(1 - σ(a))
-        s = stable_sigmoid(self.data)
-        return _node(s, (self,), (s * (1.0 - s),), "sigmoid")
-
-    def relu(self):  # d(max(0, a))/da = 1 if a > 0 else 0 (0 at the kink, as in PyTorch)
-        a = self.data
-        return _node(a, (self,), (1.0,), "relu") if a > 0.0 else _node(0.0, (self,), (0.0,), "relu")
-
-    def abs(self):  # d|a|/da = sign(a), 0 at the kink
-        a = self.data
-        return _node(abs(a), (self,), (1.0 if a > 0.0 else -1.0 if a < 0.0 else 0.0,), "abs")
+    def abs(self):
+        """|a|; d/da = sign(a), 0 at the kink."""
+        return _apply(ABS, (self,))
 
     __abs__ = abs
+
+    # --- copies: iterative, so a graph of any depth can be pickled or deep-copied ---
+
+    def __reduce__(self):
+        return _rebuild, (_flatten(self),)
+
+    def __deepcopy__(self, memo: dict):
+        for node in topological_order(self):
+            if id(node) not in memo:
+                copy = _new_value(Value)
+                copy.data, copy.grad, copy._op, copy.label = node.data, node.grad, node._op, node.label
+                copy._prev = tuple(memo[id(c)] for c in node._prev)
+                copy.local_grads = node.local_grads
+                copy._args = None
+                if node._args is not None:
+                    _keep_operands(copy, [memo[id(a)] if isinstance(a, Value) else a for a in node.operands])
+                memo[id(node)] = copy
+        return memo[id(self)]
+
+    def __copy__(self):
+        copy = _new_value(Value)
+        for slot in Value.__slots__:
+            setattr(copy, slot, getattr(self, slot))
+        return copy
 
     # --- backpropagation ---
 
@@ -274,23 +296,77 @@ class Value:
                     child.grad += local_grad * node_grad
 
 
-def _node(data: float, children: tuple, local_grads: tuple, op: str) -> Value:
-    """A Value made by an op of this module, whose operands are already known to be Values and floats:
+_new_value = object.__new__
+
+
+def _node(data: float, children: tuple, local_grads: tuple, op: Op, args: tuple | None = None) -> Value:
+    """A Value made by an op of the table, whose operands are already known to be Values and floats:
     the same as Value(data, children, local_grads, op) without re-checking them on the hot path."""
     out = _new_value(Value)
     out.data = data if type(data) is float else float(data)
     out.grad = 0.0
-    if _grad_enabled:
+    if not _threads_in_no_grad or _grad_mode.enabled:
         out._prev = children
         out.local_grads = local_grads
+        out._args = args
     else:
         out._prev = out.local_grads = ()
+        out._args = None
     out._op = op
     out.label = ""
     return out
 
 
-_new_value = object.__new__
+def _apply(op: Op, operands: tuple) -> Value:
+    """A node for `op` on operands that are Values or floats: value and local derivatives from the table."""
+    datas = tuple(v.data if isinstance(v, Value) else v for v in operands)
+    out = float(op.forward(*datas))
+    local = op.local(datas, out)
+    children, local_grads = [], []
+    for v, g in zip(operands, local):
+        if isinstance(v, Value):
+            children.append(v)
+            local_grads.append(float(g))
+    folded = len(children) != len(operands)
+    return _node(out, tuple(children), tuple(local_grads), op, operands if folded else None)
+
+
+def _flatten(root: Value) -> list:
+    """The graph under `root` as records in topological order: a leaf is kept as itself (so pickle
+    shares it with every other reference to it), an inner node becomes plain data with child indices."""
+    order = topological_order(root)
+    index = {node: i for i, node in enumerate(order)}
+    records: list = []
+    for node in order:
+        if not node._prev:
+            records.append((node.data, node.grad, node._op, node.label))
+            continue
+        args = None if node._args is None else tuple(None if isinstance(a, Value) else a for a in node.operands)
+        records.append((node.data, node.grad, node._op, node.label,
+                        tuple(index[c] for c in node._prev), node.local_grads, args))
+    return records
+
+
+def _rebuild(records: list) -> Value:
+    nodes: list[Value] = []
+    for record in records:
+        node = _new_value(Value)
+        node.data, node.grad, node._op, node.label = record[:4]
+        node._prev, node.local_grads, node._args = (), (), None
+        if len(record) > 4:
+            child_indices, node.local_grads, args = record[4:]
+            node._prev = tuple(nodes[i] for i in child_indices)
+            if args is not None:
+                children = iter(node._prev)
+                _keep_operands(node, [next(children) if a is None else a for a in args])
+        nodes.append(node)
+    return nodes[-1]
+
+
+def _keep_operands(node: Value, operands: list) -> None:
+    """Store a node's full operand list in the form `Value.operands` reads back."""
+    node._args = (tuple(operands[0:-1:2]), tuple(operands[1:-1:2]), operands[-1]) if node._op is DOT \
+        else tuple(operands)
 
 
 @contextmanager
@@ -329,24 +405,79 @@ def topological_order(root: Value) -> list[Value]:
     return order
 
 
-class no_grad(ContextDecorator):
-    """Inside `with no_grad():` ops compute values but record no children, as in PyTorch."""
+# --- grad mode: per thread, as PyTorch's ---
+
+
+class _GradMode(threading.local):
+    enabled = True  # the class attribute is every new thread's starting state
+
+    def __init__(self):
+        self.saved: list[bool] = []
+
+
+_grad_mode = _GradMode()
+# How many no_grad blocks are open across all threads: while none is, the hot path skips the per-thread lookup.
+_threads_in_no_grad = 0
+_count_lock = threading.Lock()
+
+
+class no_grad:
+    """Inside `with no_grad():` ops compute values but record no children, as in PyTorch.
+
+    The mode is per thread; blocks nest and re-enter (the same instance, a recursive decorated
+    function), and each exit restores the state its entry found. Works as `@no_grad`, `@no_grad()`,
+    and on generator functions (the generator's body runs without recording).
+    """
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        if not callable(func):
+            raise TypeError(f"no_grad takes no arguments (or decorates a function), got {type(func).__name__}")
+        return cls()(func)  # bare @no_grad
 
     def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
+        global _threads_in_no_grad
+        _grad_mode.saved.append(_grad_mode.enabled)
+        _grad_mode.enabled = False
+        with _count_lock:
+            _threads_in_no_grad += 1
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
+        global _threads_in_no_grad
+        _grad_mode.enabled = _grad_mode.saved.pop()
+        with _count_lock:
+            _threads_in_no_grad -= 1
         return False
+
+    def __call__(self, func):
+        if inspect.isgeneratorfunction(func):
+            @functools.wraps(func)
+            def generator(*args, **kwargs):
+                gen = func(*args, **kwargs)
+                sent = None
+                while True:
+                    with no_grad():
+                        try:
+                            item = gen.send(sent)
+                        except StopIteration as stop:
+                            return stop.value
+                    sent = yield item
+
+            return generator
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return func(*args, **kwargs)
+
+        return wrapper
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside `no_grad()`."""
-    return _grad_enabled
+    """True unless this thread is inside `no_grad()`."""
+    return not _threads_in_no_grad or _grad_mode.enabled
 
 
 # --- n-ary nodes: one node, many children, as the course notes write a neuron ---
@@ -354,15 +485,11 @@ def is_grad_enabled() -> bool:
 
 def sum(values: Iterable, start: float = 0.0) -> Value:  # noqa: A001 - mirrors builtins.sum
     """Σᵢ vᵢ as a single node; d/dvᵢ = 1 for every Value operand."""
-    total = float(start)
-    children = []
-    for v in values:
-        if isinstance(v, Value):
-            total += v.data
-            children.append(v)
-        else:
-            total += _as_float(v, "sum operand")
-    return _node(total, tuple(children), (1.0,) * len(children), "Σ")
+    operands = [start if isinstance(start, Value) else _as_float(start, "sum start")]
+    operands += [v if isinstance(v, Value) else _as_float(v, "sum operand") for v in values]
+    if operands[0] == 0.0 and not isinstance(operands[0], Value):
+        del operands[0]  # Σ starts from zero: a node with only its real operands
+    return _apply(SUM, tuple(operands))
 
 
 def dot(ws: Sequence, xs: Sequence, bias=None) -> Value:
@@ -389,20 +516,19 @@ def dot(ws: Sequence, xs: Sequence, bias=None) -> Value:
         total += bias.data
         children.append(bias)
         local_grads.append(1.0)
-    elif bias is not None:
-        total += _as_float(bias, "dot bias")
-    return _node(total, tuple(children), tuple(local_grads), "dot")
+    else:
+        bias = 0.0 if bias is None else _as_float(bias, "dot bias")
+        total += bias
+    # Numbers were folded in: keep the operands for replay and display (as tuples, cheap on the hot path;
+    # `Value.operands` interleaves them).
+    folded = (tuple(ws), tuple(xs), bias) if len(children) != 2 * len(ws) + 1 else None
+    return _node(total, tuple(children), tuple(local_grads), DOT, folded)
 
 
-def maximum(values: Sequence) -> Value:
-    """max(v₁, …, vₙ) as a single node: derivative 1 for the first maximum, 0 for the rest."""
-    if not values:
+def maximum(values: Iterable) -> Value:
+    """max(v₁, …, vₙ) as a single node: derivative 1 for the first maximum, 0 for the rest.
+    A NaN operand makes the maximum NaN (it wins, as in PyTorch)."""
+    operands = tuple(v if isinstance(v, Value) else _as_float(v, "maximum operand") for v in values)
+    if not operands:
         raise ValueError("maximum of an empty sequence")
-    data = [v.data if isinstance(v, Value) else _as_float(v, "maximum operand") for v in values]
-    winner = max(range(len(data)), key=data.__getitem__)
-    children, local_grads = [], []
-    for i, v in enumerate(values):
-        if isinstance(v, Value):
-            children.append(v)
-            local_grads.append(1.0 if i == winner else 0.0)
-    return _node(data[winner], tuple(children), tuple(local_grads), "max")
+    return _apply(MAX, operands)

@@ -12,8 +12,9 @@ import math
 import numbers
 from collections.abc import Iterable, Sequence
 
-from . import engine
-from .engine import Value
+from . import engine, ops
+from .engine import Value, _apply
+from .ops import Op
 
 __all__ = [
     "softmax",
@@ -67,34 +68,79 @@ def log_softmax(logits: Sequence) -> list[Value]:
     return [s - log_total for s in shifted]
 
 
-def cross_entropy(logits: Sequence, target: int) -> Value:
-    """L = −log softmax(z)[t] = log Σⱼ e^zⱼ − z_t, as one node with ∂L/∂zᵢ = pᵢ − [i = t]."""
+def _softmax(zs: Sequence) -> list:
+    """pᵢ = e^(zᵢ − m) / Σⱼ e^(zⱼ − m) on floats or on Values (m = max z, a constant shift)."""
+    shift = max(ops._data(z) for z in zs)
+    exps = [ops.exp(z - shift) for z in zs]
+    total = math.fsum(exps) if all(isinstance(e, float) for e in exps) else engine.sum(exps)
+    return [e / total for e in exps]
+
+
+def _class_index(t: float, n_classes: int) -> int:
+    if not (t.is_integer() and 0 <= t < n_classes):
+        raise ValueError(f"target {t:g} is out of range for {n_classes} classes (expected 0 <= target < {n_classes})")
+    return int(t)
+
+
+def _cross_entropy_forward(*operands) -> float:
+    """log Σⱼ e^zⱼ − z_t over operands (z₀, …, z_{n−1}, t), shifted by max z so nothing overflows."""
+    zs, t = operands[:-1], _class_index(operands[-1], len(operands) - 1)
+    shift = max(zs)
+    return shift + math.log(math.fsum(math.exp(z - shift) for z in zs)) - zs[t]
+
+
+def _cross_entropy_local(operands, out):  # ∂L/∂zᵢ = pᵢ − [i = t]; the target is a class index, not differentiable
+    zs, t = operands[:-1], int(ops._data(operands[-1]))
+    return (*(p - (i == t) for i, p in enumerate(_softmax(zs))), 0.0)
+
+
+CROSS_ENTROPY = Op("cross_entropy", "cross_entropy", _cross_entropy_forward, _cross_entropy_local,
+                   ("pᵢ − [i = t]",))
+
+
+def cross_entropy(logits: Sequence, target) -> Value:
+    """L = −log softmax(z)[t] = log Σⱼ e^zⱼ − z_t, as one node with ∂L/∂zᵢ = pᵢ − [i = t].
+
+    `target` is a class index; it may also be a Value holding the index, so that a recorded
+    graph (`mg.compile`) can be replayed with new targets (its derivative is 0)."""
     zs = _logits(logits)
-    t = _check_target(target, len(zs))
-    shift = max(z.data for z in zs)
-    exps = [math.exp(z.data - shift) for z in zs]
-    total = math.fsum(exps)
-    loss = shift + math.log(total) - zs[t].data
-    local_grads = tuple(e / total - (i == t) for i, e in enumerate(exps))
-    return Value(loss, tuple(zs), local_grads, "cross_entropy")
+    if isinstance(target, Value):
+        _class_index(target.data, len(zs))
+    else:
+        target = float(_check_target(target, len(zs)))
+    return _apply(CROSS_ENTROPY, (*zs, target))
+
+
+def _bce_forward(z: float, y: float) -> float:
+    """max(z, 0) − z·y + log(1 + e^(−|z|)), written as (1 − y)·max(z, 0) + y·max(−z, 0) + … so that
+    a label of 0 or 1 never multiplies an infinite score by zero."""
+    if not 0.0 <= y <= 1.0:
+        raise ValueError(f"binary_cross_entropy target must be in [0, 1], got {y}")
+    loss = math.log1p(math.exp(-abs(z)))
+    if y != 1.0:
+        loss += (1.0 - y) * max(z, 0.0)
+    if y != 0.0:
+        loss += y * max(-z, 0.0)
+    return loss
+
+
+BINARY_CROSS_ENTROPY = Op("bce", "bce", _bce_forward, lambda x, out: (ops.sigmoid(x[0]) - x[1], -x[0]),
+                          ("σ({0}) − {1}", "−{0}"))
 
 
 def binary_cross_entropy(logit, target) -> Value:
     """BCE on a raw score z with label y ∈ [0, 1]:
     L = −y·log σ(z) − (1 − y)·log(1 − σ(z)) = max(z, 0) − z·y + log(1 + e^(−|z|)),
-    one node with ∂L/∂z = σ(z) − y (stable for |z| up to 1e4 and beyond)."""
+    one node with ∂L/∂z = σ(z) − y (stable for |z| up to 1e4 and beyond).
+    The label may be a Value (∂L/∂y = −z), so a recorded graph can be replayed with new labels."""
     z = _as_value(logit)
-    y = engine._as_float(target, "binary_cross_entropy target")
-    if not 0.0 <= y <= 1.0:
-        raise ValueError(f"binary_cross_entropy target must be in [0, 1], got {y}")
-    a = z.data
-    loss = max(a, 0.0) - a * y + math.log1p(math.exp(-abs(a)))
-    return Value(loss, (z,), (engine.stable_sigmoid(a) - y,), "bce")
+    y = target if isinstance(target, Value) else engine._as_float(target, "binary_cross_entropy target")
+    return _apply(BINARY_CROSS_ENTROPY, (z, y))
 
 
 def mse(pred, target) -> Value:
     """Mean squared error (1/n)·Σᵢ (ŷᵢ − yᵢ)²; a single prediction and target give (ŷ − y)²."""
-    if isinstance(pred, (Value, int, float)):
+    if isinstance(pred, Value) or engine._constant(pred) is not None:
         pred, target = [pred], [target]
     pred, target = list(pred), list(target)
     if len(pred) != len(target):

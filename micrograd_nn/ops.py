@@ -1,0 +1,225 @@
+"""The table of operations: each op's forward value and local derivatives, written once, side by side.
+
+Every node the engine builds is tagged with one `Op` from this table, and its operands
+(child Values and the plain numbers folded into it). One entry serves every reader:
+
+- the engine computes a node's value with `forward` and its local derivatives with `local`;
+- `grad(..., create_graph=True)` calls the same `local` on Values, so the derivative is itself
+  a graph that can be differentiated again (the rules use only + - * / ** and the functions
+  below, which run on floats and on Values alike);
+- the step-through ledger and the drawings print `rule_text`, the derivative as written by hand;
+- a compiled tape replays `forward` and `local` on new leaf values;
+- the property tests draw operands from `domain`.
+
+    >>> TANH.forward(0.5), TANH.local((0.5,), TANH.forward(0.5))
+    (0.46211715726000974, (0.7864477329659275,))
+
+An `Op` *is* its name (a `str` subclass), so `node.op == "tanh"` and drawings show it as is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+__all__ = ["Op", "OPS", "FUNCTIONS", "lookup", "stable_sigmoid"]
+
+
+class Op(str):
+    """An operation: its name as drawn (this object is that string) and its rules.
+
+    forward(*operands) -> float, on floats; outside the domain it raises an error naming the op and the value.
+    local(operands, out) -> one ∂out/∂operandᵢ per operand (0.0 where an operand is always a constant).
+    rule: the local derivative of each operand position as text; "{0}", "{1}" stand for the operands'
+        names, "{out}" for the node's, "{i}" for this operand's and "{partner}" for the factor it is
+        multiplied by in a dot. N-ary ops repeat their last rule for every further operand.
+    domain(*operands) -> bool: where the op is defined and smooth (for property tests and gradcheck).
+    """
+
+    key: str
+    forward: Callable
+    local: Callable
+    rule: tuple[str, ...]
+    domain: Callable | None
+
+    def __new__(cls, name: str, key: str, forward: Callable, local: Callable, rule: Sequence[str],
+                domain: Callable | None = None):
+        op = super().__new__(cls, name)
+        op.key, op.forward, op.local, op.rule, op.domain = key, forward, local, tuple(rule), domain
+        OPS[key] = op
+        return op
+
+    def rule_text(self, i: int, names: Sequence[str], out: str) -> str:
+        """∂out/∂(operand i) as a learner writes it, e.g. '1 − out²' for tanh or 'w1' for x1 in x1·w1."""
+        template = self.rule[min(i, len(self.rule) - 1)]
+        partner = names[i ^ 1] if (i ^ 1) < len(names) else "1"  # a dot operand's factor; the bias has none
+        return template.format(*names, out=out, i=names[i], partner=partner)
+
+    def __reduce__(self):  # pickled by key: the rules are functions, found again in the table
+        return lookup, (self.key,)
+
+    def __repr__(self) -> str:
+        return f"Op({str(self)!r})"
+
+
+OPS: dict[str, Op] = {}
+
+
+def lookup(key: str) -> Op:
+    """The op registered under `key` (the fused losses register when `functional` is imported)."""
+    if key not in OPS:
+        from . import functional  # noqa: F401 - registers the fused losses
+    return OPS[key]
+
+
+# --- functions that run on floats and on Values: the same rule written once serves both ---
+
+
+def _data(x) -> float:
+    return x if isinstance(x, float) else x.data
+
+
+def exp(x):
+    return math.exp(x) if isinstance(x, float) else x.exp()
+
+
+def log(x):
+    return math.log(x) if isinstance(x, float) else x.log()
+
+
+def sigmoid(x):
+    return stable_sigmoid(x) if isinstance(x, float) else x.sigmoid()
+
+
+def stable_sigmoid(a: float) -> float:
+    """σ(a) = 1/(1 + e^(−a)), evaluated so that e^x never overflows (|a| up to 1e308)."""
+    if a >= 0.0:
+        return 1.0 / (1.0 + math.exp(-a))
+    e = math.exp(a)
+    return e / (1.0 + e)
+
+
+def _step(x) -> float:
+    """d relu/dx as PyTorch takes it: 0 where x ≤ 0 and 1 elsewhere (NaN included: the gradient passes)."""
+    return 0.0 if _data(x) <= 0.0 else 1.0
+
+
+def _sign(x) -> float:
+    """d|x|/dx: the sign of x, 0 at the kink and at NaN (as torch.sgn)."""
+    a = _data(x)
+    return 1.0 if a > 0.0 else -1.0 if a < 0.0 else 0.0
+
+
+def _power(base: float, exponent: float) -> float:
+    """base ** exponent, inf where the result overflows (a slope may be infinite, as in PyTorch)."""
+    try:
+        return base**exponent
+    except OverflowError:
+        return math.inf if base > 0.0 or float(exponent).is_integer() and exponent % 2 == 0 else -math.inf
+    except ZeroDivisionError:
+        return math.inf
+
+
+def _checked_power(base: float, exponent: float) -> float:
+    """The forward value of base ** exponent, with errors that name both."""
+    if base < 0.0 and not float(exponent).is_integer():
+        raise ValueError(f"power: a negative base {base} has no real power {exponent}")
+    if base == 0.0 and exponent < 0.0:
+        raise ZeroDivisionError(f"power: 0.0 cannot be raised to the negative power {exponent}")
+    try:
+        return base**exponent
+    except OverflowError:
+        raise OverflowError(f"power overflow: {base} ** {exponent} is too large for a float") from None
+
+
+def _divide(a: float, b: float) -> float:
+    if b == 0.0:
+        raise ZeroDivisionError(f"division by zero: {a} / {b}")
+    return a / b
+
+
+def _exp(a: float) -> float:
+    try:
+        return math.exp(a)
+    except OverflowError:
+        raise OverflowError(f"exp overflow: exp({a}) is too large for a float") from None
+
+
+def _log(a: float) -> float:
+    if not a > 0.0:
+        raise ValueError(f"log domain error: log({a}) is undefined; log needs a positive value")
+    return math.log(a)
+
+
+def _pow_local(operands, out):  # d(a^k)/da = k·a^(k−1); k is a number
+    a, k = operands
+    if isinstance(a, float):
+        return (0.0 if k == 0.0 else k * _power(a, k - 1.0), 0.0)
+    return (0.0 if k == 0.0 else k * a ** (k - 1.0), 0.0)
+
+
+# --- the table: forward and local derivatives side by side ---
+
+ADD = Op("+", "add", lambda a, b: a + b, lambda x, out: (1.0, 1.0), ("1", "1"))
+SUB = Op("-", "sub", lambda a, b: a - b, lambda x, out: (1.0, -1.0), ("1", "−1"))
+MUL = Op("*", "mul", lambda a, b: a * b, lambda x, out: (x[1], x[0]), ("{1}", "{0}"))
+DIV = Op("/", "div", _divide, lambda x, out: (1.0 / x[1], -out / x[1]), ("1/{1}", "−{out}/{1}"),
+         domain=lambda a, b: b != 0.0)
+NEG = Op("neg", "neg", lambda a: -a, lambda x, out: (-1.0,), ("−1",))
+POW = Op("**", "pow", _checked_power, _pow_local, ("{1}·{0}^({1} − 1)", "0"),
+         domain=lambda a, k: a > 0.0 or a != 0.0 and float(k).is_integer())
+# a^b with a Value exponent (or a number base): needs a > 0.
+EXP_POW = Op("**", "exp_pow", _checked_power,
+             lambda x, out: (x[1] * x[0] ** (x[1] - 1.0) if _data(x[1]) != 0.0 else 0.0, out * log(x[0])),
+             ("{1}·{0}^({1} − 1)", "{out}·ln {0}"), domain=lambda a, b: a > 0.0)
+EXP = Op("exp", "exp", _exp, lambda x, out: (out,), ("{out}",), domain=lambda a: a < 700.0)
+LOG = Op("log", "log", _log, lambda x, out: (1.0 / x[0],), ("1/{0}",), domain=lambda a: a > 0.0)
+TANH = Op("tanh", "tanh", math.tanh, lambda x, out: (1.0 - out * out,), ("1 − out²",))
+SIGMOID = Op("sigmoid", "sigmoid", stable_sigmoid, lambda x, out: (out * (1.0 - out),), ("σ(1 − σ)",))
+RELU = Op("relu", "relu", lambda a: a if not a <= 0.0 else 0.0, lambda x, out: (_step(x[0]),), ("[{0} > 0]",),
+          domain=lambda a: a != 0.0)
+ABS = Op("abs", "abs", abs, lambda x, out: (_sign(x[0]),), ("sign({0})",), domain=lambda a: a != 0.0)
+
+# n-ary: one node, many operands, as the course notes write a neuron
+def _plain_sum(values) -> float:
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
+def _dot(*operands) -> float:
+    """Σᵢ wᵢxᵢ + b over operands (w₀, x₀, w₁, x₁, …, b)."""
+    total = 0.0
+    for i in range(0, len(operands) - 1, 2):
+        total += operands[i] * operands[i + 1]
+    return total + operands[-1]
+
+
+def _dot_local(operands, out):  # ∂z/∂wᵢ = xᵢ, ∂z/∂xᵢ = wᵢ, ∂z/∂b = 1
+    last = len(operands) - 1
+    return tuple(operands[i ^ 1] for i in range(last)) + (1.0,)
+
+
+def _first_max(values) -> int:
+    """Index of the first maximum; a NaN wins, as in PyTorch (NaN propagates)."""
+    best = 0
+    for i, v in enumerate(values):
+        if v != v:
+            return i
+        if v > values[best]:
+            best = i
+    return best
+
+
+def _max_local(operands, out):  # 1 for the first maximum, 0 for the rest
+    winner = _first_max([_data(v) for v in operands])
+    return tuple(1.0 if i == winner else 0.0 for i in range(len(operands)))
+
+
+SUM = Op("Σ", "sum", lambda *a: _plain_sum(a), lambda x, out: (1.0,) * len(x), ("1",))
+DOT = Op("dot", "dot", _dot, _dot_local, ("{partner}",))
+MAX = Op("max", "max", lambda *a: a[_first_max(a)], _max_local, ("[{i} is the max]",))
+
+# The one-argument functions a user can call as Value methods (the CLI offers the same ones).
+FUNCTIONS = ("exp", "log", "tanh", "sigmoid", "relu", "abs")
