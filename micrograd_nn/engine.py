@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import gc
 import inspect
-import math
 import numbers
 import threading
 from collections.abc import Iterable, Sequence
