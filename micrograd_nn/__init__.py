@@ -7,6 +7,7 @@ nn (Neuron … Conv2d), optim (SGD, Adam), data, train, graph (drawing and stepp
 from .engine import Value, dot, is_grad_enabled, maximum, no_grad, sum
 from .gradcheck import GradcheckError, gradcheck
 from .nn import manual_seed
+from .serialize import load, save
 
 __all__ = [
     "Value",
@@ -18,5 +19,7 @@ __all__ = [
     "gradcheck",
     "GradcheckError",
     "manual_seed",
+    "save",
+    "load",
 ]
 __version__ = "0.1.0"

@@ -6,22 +6,30 @@ notes write it.
 
 Initialisation follows PyTorch: every weight and bias is drawn from
 U(−1/√fan_in, 1/√fan_in), where fan_in is the number of inputs one output sees
-(nin for a Neuron, in_channels·kernel area for a convolution). Draws come from the
-library's own generator: `manual_seed(n)` makes them reproducible, and every
-module also takes an `rng` (a `random.Random`) of its own.
+(nin for a Neuron, in_channels·kernel area for a convolution). Draws come from
+Python's global `random` module, as in micrograd, so `random.seed(n)` or
+`manual_seed(n)` before building a model makes it reproducible; every module also
+takes an `rng` (a `random.Random`) of its own.
+
+Inputs may be nested lists, tuples or numpy arrays of numbers or Values.
 """
 
 from __future__ import annotations
 
 import html
 import math
+import numbers
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
 
 from .engine import Value, dot, maximum
 
 __all__ = [
     "manual_seed",
+    "IncompatibleKeys",
     "Module",
     "Neuron",
     "Layer",
@@ -37,30 +45,73 @@ __all__ = [
     "Sequential",
 ]
 
-_generator = random.Random()
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the generator that initialises every module's parameters."""
-    _generator.seed(seed)
+    """Seed the default generator of every module's initial parameters: Python's global `random`.
+
+    The same as `random.seed(seed)`, as `torch.manual_seed` seeds torch's global generator.
+    """
+    random.seed(seed)
 
 
 def _uniform_values(count: int, fan_in: int, rng: random.Random | None) -> list[Value]:
-    rng = rng or _generator
+    source = random if rng is None else rng
     bound = 1.0 / math.sqrt(fan_in)
-    return [Value(rng.uniform(-bound, bound)) for _ in range(count)]
+    return [Value(source.uniform(-bound, bound)) for _ in range(count)]
 
 
-def _check_inputs(x, expected: int, who: str) -> None:
-    if not hasattr(x, "__len__"):
+def _size(value, name: str, who: str, minimum: int = 1) -> int:
+    """A constructor's size argument as an int, or an error naming the argument (a bool is not a size)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{who}: {name} must be an int, got {type(value).__name__}: {value!r}")
+    if value < minimum:
+        raise ValueError(f"{who}: {name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _as_lists(x):
+    """numpy arrays, at any level of the nesting, as lists: every module then reads one kind of input."""
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (list, tuple)) and any(isinstance(item, (list, tuple, np.ndarray)) for item in x):
+        return [_as_lists(item) for item in x]
+    return x
+
+
+def _vector(x, expected: int, who: str) -> Sequence:
+    """x as a sequence of `expected` inputs (a list, tuple or 1-D numpy array), or a clear error."""
+    if isinstance(x, np.ndarray):
+        if x.ndim != 1:
+            raise ValueError(f"{who} expected a 1-D array of {expected} inputs, received shape {x.shape}")
+        x = x.tolist()
+    elif not isinstance(x, Sequence) or isinstance(x, (str, bytes)):
         raise TypeError(f"{who} expected a sequence of {expected} inputs, received {type(x).__name__}")
     if len(x) != expected:
         raise ValueError(f"{who} expected {expected} inputs, received {len(x)}")
+    return x
+
+
+def _some(names: list) -> str:
+    """Names for an error message: all of a few, the first ten of many."""
+    shown = ", ".join(repr(n) for n in names[:10])
+    return shown if len(names) <= 10 else f"{shown}, … ({len(names)} in all)"
+
+
+def _is_real(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _activate(z: Value, activation: str) -> Value:
     return z if activation == "linear" else getattr(z, activation)()
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict(state, strict=False)` left out, as PyTorch reports it."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class Module:
@@ -76,10 +127,19 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define __call__ or forward")
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
-        """(dotted name, parameter) pairs in definition order, e.g. `layers.0.neurons.3.w.1`."""
+        """(dotted name, parameter) pairs in definition order, e.g. `layers.0.neurons.3.w.1`.
+
+        A parameter or sub-module reached twice (shared weights, a child that refers back to its parent)
+        is listed at its first occurrence only, as in PyTorch.
+        """
         stack: list[tuple[str, object]] = [("", self)]
+        seen: set[int] = set()  # ids: Values hash by identity, but lists do not hash at all
         while stack:
             name, item = stack.pop()
+            if id(item) in seen:
+                continue
+            if isinstance(item, (Value, Module, list, tuple)):
+                seen.add(id(item))
             if isinstance(item, Value):
                 yield name, item
                 continue
@@ -100,6 +160,40 @@ class Module:
         """Set every parameter's grad to 0.0."""
         for p in self.parameters():
             p.grad = 0.0
+
+    def state_dict(self) -> dict[str, float]:
+        """{dotted name: parameter value}, in the order of `named_parameters()`."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, float], strict: bool = True) -> IncompatibleKeys:
+        """Set each parameter named in `state` to its value.
+
+        strict=True: the names must be exactly those of `named_parameters()`. strict=False loads the names
+        both share. Returns the (missing_keys, unexpected_keys) lists. Everything is checked before any
+        parameter changes, so on an error the module is as it was.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict expected a dict of names to numbers, got {type(state).__name__}")
+        params = dict(self.named_parameters())
+        missing = [name for name in params if name not in state]
+        unexpected = [key for key in state if key not in params]
+        if strict and (missing or unexpected):
+            problems = [f"missing keys {_some(missing)}" if missing else "",
+                        f"unexpected keys {_some(unexpected)}" if unexpected else ""]
+            raise ValueError(f"{type(self).__name__}.load_state_dict: "
+                             + "; ".join(p for p in problems if p)
+                             + " (does the state come from a model of the same architecture?)")
+        values = {}
+        for name in params:
+            if name in state:
+                value = state[name]
+                if not _is_real(value):
+                    raise TypeError(f"load_state_dict: {name!r} must be a real number, got "
+                                    f"{type(value).__name__}: {value!r}")
+                values[name] = float(value)
+        for name, value in values.items():
+            params[name].data = value
+        return IncompatibleKeys(missing, unexpected)
 
     def summary(self) -> str:
         """The module's structure and its parameter count."""
@@ -127,8 +221,7 @@ class Neuron(Module):
         activation = activation or "linear"
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if nin < 1:
-            raise ValueError(f"a Neuron needs at least one input, got nin={nin}")
+        nin = _size(nin, "nin", "Neuron")
         self.nin = nin
         self.activation = activation
         params = _uniform_values(nin + 1, nin, rng)
@@ -137,7 +230,7 @@ class Neuron(Module):
         self._label_parameters()
 
     def __call__(self, x: Sequence) -> Value:
-        _check_inputs(x, self.nin, "Neuron")
+        x = _vector(x, self.nin, "Neuron")
         return _activate(dot(self.w, x, bias=self.b), self.activation)
 
     def __repr__(self) -> str:
@@ -148,12 +241,12 @@ class Layer(Module):
     """`nout` independent neurons over the same inputs; one output returns a Value, as in micrograd."""
 
     def __init__(self, nin: int, nout: int, **neuron_kwargs):
-        self.nin, self.nout = nin, nout
+        self.nin, self.nout = _size(nin, "nin", "Layer"), _size(nout, "nout", "Layer")
         self.neurons = [Neuron(nin, **neuron_kwargs) for _ in range(nout)]
         self._label_parameters()
 
     def __call__(self, x: Sequence):
-        _check_inputs(x, self.nin, "Layer")
+        x = _vector(x, self.nin, "Layer")
         out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
@@ -165,7 +258,13 @@ class MLP(Module):
     """Layers nin → nouts[0] → … → nouts[-1]; `activation` on every layer but the last, which is linear."""
 
     def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu", *, rng: random.Random | None = None):
-        sizes = [nin, *nouts]
+        if isinstance(nouts, np.ndarray):
+            nouts = nouts.tolist()
+        if not isinstance(nouts, Sequence) or isinstance(nouts, str):
+            raise TypeError(f"MLP: nouts must be a list of layer sizes, got {type(nouts).__name__}: {nouts!r}")
+        if not nouts:
+            raise ValueError("MLP: nouts must list at least one layer size, got []")
+        sizes = [_size(nin, "nin", "MLP")] + [_size(n, f"nouts[{i}]", "MLP") for i, n in enumerate(nouts)]
         last = len(nouts) - 1
         self.layers = [
             Layer(sizes[i], sizes[i + 1], activation=activation if i < last else "linear", rng=rng)
@@ -222,9 +321,10 @@ class _Conv(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
                  bias: bool = True, *, rng: random.Random | None = None):
-        if min(in_channels, out_channels, kernel_size, stride) < 1 or padding < 0:
-            raise ValueError(f"{type(self).__name__} needs positive channels, kernel_size and stride, "
-                             f"and padding >= 0")
+        who = type(self).__name__
+        in_channels, out_channels = _size(in_channels, "in_channels", who), _size(out_channels, "out_channels", who)
+        kernel_size, stride = _size(kernel_size, "kernel_size", who), _size(stride, "stride", who)
+        padding = _size(padding, "padding", who, minimum=0)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         fan_in = in_channels * kernel_size**self.dims
@@ -252,6 +352,7 @@ class Conv1d(_Conv):
     dims = 1
 
     def __call__(self, x):
+        x = _as_lists(x)
         (length,) = _check_grid(x, self.in_channels, 1, "Conv1d")
         k, s, p = self.kernel_size, self.stride, self.padding
         out_len = _output_size(length, k, s, p, "Conv1d")
@@ -277,6 +378,7 @@ class Conv2d(_Conv):
     dims = 2
 
     def __call__(self, x):
+        x = _as_lists(x)
         height, width = _check_grid(x, self.in_channels, 2, "Conv2d")
         k, s, p = self.kernel_size, self.stride, self.padding
         out_h = _output_size(height, k, s, p, "Conv2d")
@@ -306,9 +408,9 @@ class Conv2d(_Conv):
 
 class _MaxPool(Module):
     def __init__(self, kernel_size: int, stride: int | None = None):
-        if kernel_size < 1 or (stride is not None and stride < 1):
-            raise ValueError(f"{type(self).__name__} needs kernel_size and stride >= 1")
-        self.kernel_size, self.stride = kernel_size, stride or kernel_size
+        who = type(self).__name__
+        self.kernel_size = _size(kernel_size, "kernel_size", who)
+        self.stride = self.kernel_size if stride is None else _size(stride, "stride", who)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride})"
@@ -318,6 +420,7 @@ class MaxPool1d(_MaxPool):
     """y[c][t] = max_k x[c][t·stride + k]; the gradient goes to the (first) maximum."""
 
     def __call__(self, x):
+        x = _as_lists(x)
         (length,) = _check_grid(x, None, 1, "MaxPool1d")
         k, s = self.kernel_size, self.stride
         out_len = _output_size(length, k, s, 0, "MaxPool1d")
@@ -328,6 +431,7 @@ class MaxPool2d(_MaxPool):
     """y[c][i][j] = max over the k×k window at (i·stride, j·stride); gradient to the (first) maximum."""
 
     def __call__(self, x):
+        x = _as_lists(x)
         height, width = _check_grid(x, None, 2, "MaxPool2d")
         k, s = self.kernel_size, self.stride
         out_h = _output_size(height, k, s, 0, "MaxPool2d")
@@ -346,6 +450,8 @@ class Flatten(Module):
         flat, stack = [], [x]
         while stack:
             item = stack.pop()
+            if isinstance(item, np.ndarray):
+                item = item.tolist()
             if isinstance(item, (list, tuple)):
                 stack.extend(reversed(item))
             else:
@@ -362,6 +468,8 @@ class _Elementwise(Module):
     method = ""
 
     def __call__(self, x):
+        if isinstance(x, np.ndarray):
+            x = x.tolist()
         if isinstance(x, (list, tuple)):
             return [self(item) for item in x]
         return getattr(x if isinstance(x, Value) else Value(x), self.method)()
