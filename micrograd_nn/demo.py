@@ -1,8 +1,12 @@
-"""`make demo`: softmax regression on Celebi's 20 points, an MLP on two moons, and figures in out/."""
+"""`make demo`: softmax regression on Celebi's 20 points, an MLP on two moons, and figures in out/.
+
+Figures: neuron.svg (a neuron's graph), softmax_regions.png, loss_curve.png and decision_boundary.png.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from . import functional as F
@@ -11,7 +15,8 @@ from .engine import Value, no_grad
 from .graph import render
 from .nn import MLP, Layer
 from .optim import SGD, Adam
-from .train import accuracy, fit
+from .plot import plot_decision_boundary
+from .train import accuracy, fit, format_accuracy
 
 
 def karpathy_neuron() -> Value:
@@ -25,33 +30,25 @@ def karpathy_neuron() -> Value:
     return o
 
 
-def _plot_decision_boundary(model, X, y, path: Path) -> Path | None:
-    try:
-        import matplotlib
+def _save_figure(path: Path, draw: Callable, figsize: tuple[float, float]) -> Path:
+    """draw(ax) on a fresh figure saved to `path`; no pyplot, so no window or display is needed."""
+    from matplotlib.figure import Figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import numpy as np
-    except ImportError:
-        print("matplotlib is not installed (pip install 'micrograd_nn[plot]'): skipping the decision-boundary plot")
-        return None
-    xs = np.linspace(X[:, 0].min() - 0.5, X[:, 0].max() + 0.5, 60)
-    ys = np.linspace(X[:, 1].min() - 0.5, X[:, 1].max() + 0.5, 60)
-    grid = [[float(a), float(b)] for b in ys for a in xs]
-    with no_grad():
-        scores = np.array([model(p).data for p in grid]).reshape(len(ys), len(xs))
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.contourf(xs, ys, scores > 0, alpha=0.3, cmap="coolwarm")
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=25)
-    ax.set_title("MLP 2-16-16-1 on two moons")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    fig = Figure(figsize=figsize)
+    draw(fig.subplots())
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     return path
 
 
 def run_demo(out: Path) -> list[Path]:
     """Train two models with progress output, write figures to `out`, and list them."""
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        import matplotlib  # noqa: F401
+        plotting = True
+    except ImportError:
+        print("matplotlib is not installed (pip install 'micrograd_nn[plot]'): the demo draws no plots\n")
+        plotting = False
     written = []
 
     print("1. Softmax regression on the 20 coloured points (full batch, learning rate 2.0, 40 epochs)")
@@ -59,21 +56,30 @@ def run_demo(out: Path) -> list[Path]:
     model = Layer(2, 3, activation="linear", rng=random.Random(0))
     history = fit(model, X, y, F.cross_entropy, SGD(model.parameters(), lr=2.0), epochs=40, verbose=True)
     with no_grad():
-        print(f"   final loss {history.loss[-1]:.4f}, accuracy {accuracy([model(x) for x in X], y):.0%}")
+        final = accuracy([model(x) for x in X], y)
+    print(f"   final loss {history.loss[-1]:.4f}, accuracy {format_accuracy(final)}")
+    if plotting:
+        written.append(_save_figure(out / "softmax_regions.png", lambda ax: plot_decision_boundary(
+            model, X, y, ax, title="Softmax regression: regions where each class scores highest",
+            class_names=["red (0)", "green (1)", "blue (2)"], colors=["tab:red", "tab:green", "tab:blue"]),
+            figsize=(6.4, 4.8)))
 
-    print("\n2. MLP 2-16-16-1 on 100 two-moons points (binary cross-entropy, Adam, mini-batches of 25)")
+    print("\n2. MLP 2-16-16-1 on 100 two-moons points, 20 of them held out for validation")
+    print("   (binary cross-entropy, Adam, mini-batches of 20)")
     Xm, ym = moons(100, noise=0.1, seed=0)
     mlp = MLP(2, [16, 16, 1], rng=random.Random(0))
-    fit(mlp, Xm, ym, F.binary_cross_entropy, Adam(mlp.parameters(), lr=0.05), epochs=40, batch_size=25,
-        penalty=lambda ps: 1e-4 * F.l2(ps), verbose=True)
-    with no_grad():
-        print(f"   training accuracy {accuracy([mlp(x) for x in Xm.tolist()], ym.tolist()):.0%}")
+    history = fit(mlp, Xm, ym, F.binary_cross_entropy, Adam(mlp.parameters(), lr=0.05), epochs=40, batch_size=20,
+                  penalty=lambda ps: 1e-4 * F.l2(ps), validation_split=0.2, verbose=True)
+    print(f"   training accuracy {format_accuracy(history.accuracy[-1])}, "
+          f"validation accuracy {format_accuracy(history.val_accuracy[-1])}")
+    if plotting:
+        written.append(_save_figure(out / "loss_curve.png", lambda ax: history.plot(
+            ax, title="MLP on two moons: loss and accuracy per epoch"), figsize=(6.4, 4)))
+        written.append(_save_figure(out / "decision_boundary.png", lambda ax: plot_decision_boundary(
+            mlp, Xm, ym, ax, title="MLP 2-16-16-1 on two moons: score and boundary"), figsize=(6.4, 4.8)))
 
     print("\n3. The graph of one neuron, o = tanh(x1*w1 + x2*w2 + b), with local derivatives on the edges")
-    written.append(render(karpathy_neuron(), out / "neuron.svg", show_local_grads=True))
-    boundary = _plot_decision_boundary(mlp, Xm, ym, out / "decision_boundary.png")
-    if boundary:
-        written.append(boundary)
+    written.insert(0, render(karpathy_neuron(), out / "neuron.svg", show_local_grads=True))
 
     print("\nOutput files:")
     for path in written:

@@ -1,24 +1,39 @@
-"""A small training loop: epochs of mini-batches, a progress line, and the history it returns."""
+"""A small training loop: epochs of mini-batches, optional validation, progress output, and the history it returns."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from . import engine
 from .data import batches
-from .engine import Value
+from .engine import Value, no_grad
 
-__all__ = ["History", "fit", "predict_class", "accuracy"]
+__all__ = ["History", "fit", "predict_class", "accuracy", "format_accuracy"]
+
+
+def format_accuracy(fraction: float) -> str:
+    """The one way accuracy is printed: 0.97 → "97.0%"."""
+    return f"{fraction:.1%}"
 
 
 @dataclass
 class History:
-    """Per-epoch mean training loss and accuracy (None for regression)."""
+    """Per-epoch mean loss and accuracy (None for regression); val_* stay empty without validation data."""
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float | None] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float | None] = field(default_factory=list)
+
+    def plot(self, ax=None, title: str | None = "Training history"):
+        """Loss and accuracy per epoch on two y-axes, validation dashed (see plot.plot_history). Returns the Axes."""
+        from .plot import plot_history
+
+        return plot_history(self, ax, title)
 
 
 def predict_class(output, labels: tuple = (0, 1)) -> int:
@@ -43,42 +58,138 @@ def accuracy(outputs, targets) -> float:
     return _correct(outputs, targets, _score_labels(targets)) / len(targets)
 
 
+def forward_backward(model: Callable, xb: list, yb: list, loss_fn: Callable,
+                     penalty: Callable[[list[Value]], Value] | None, params: list[Value]) -> tuple[float, list]:
+    """One mini-batch: L = (1/B)·Σ loss_fn(model(x), target) (+ penalty(params)), then L.backward().
+
+    Gradients are added into the parameters' .grad; returns (L, the model's outputs).
+    """
+    outputs = [model(x) for x in xb]
+    loss = engine.sum(loss_fn(s, t) for s, t in zip(outputs, yb)) / len(xb)
+    if penalty is not None:
+        loss = loss + penalty(params)
+    loss.backward()
+    return loss.data, outputs
+
+
+@no_grad()
+def _evaluate(model: Callable, X: Sequence, y: Sequence, loss_fn: Callable,
+              penalty: Callable[[list[Value]], Value] | None, params: list[Value],
+              labels: tuple | None) -> tuple[float, float | None]:
+    """Mean loss (penalty included, as in training) and accuracy on (X, y), recording no graph."""
+    total_loss, correct = 0.0, 0
+    for xb, yb in batches(X, y, batch_size=len(X), shuffle=False):
+        outputs = [model(x) for x in xb]
+        total_loss += sum(loss_fn(s, t).data for s, t in zip(outputs, yb))
+        if labels is not None:
+            correct += _correct(outputs, yb, labels)
+    loss = total_loss / len(X) + (penalty(params).data if penalty is not None else 0.0)
+    return loss, (correct / len(X) if labels is not None else None)
+
+
+def _split(X, y, fraction: float, seed: int | None) -> tuple[list, list, tuple[list, list]]:
+    """Hold out round(fraction·N) randomly chosen samples (the same ones for the same seed)."""
+    n_val = round(len(X) * fraction)
+    if not 0.0 < fraction < 1.0 or not 1 <= n_val < len(X):
+        raise ValueError(f"validation_split must leave at least one sample on each side, got {fraction} "
+                         f"of {len(X)} samples")
+    order = np.random.default_rng(seed).permutation(len(X))
+    held_out, kept = order[:n_val], order[n_val:]
+    return [X[i] for i in kept], [y[i] for i in kept], ([X[i] for i in held_out], [y[i] for i in held_out])
+
+
+def _progress_bar(total: int, done: int):
+    """A tqdm bar (notebook widget in Jupyter, text in a terminal), or None when tqdm is not installed."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=done, unit="batch", leave=False, dynamic_ncols=True)
+
+
+def _epoch_metrics(history: History) -> str:
+    line = f"loss {history.loss[-1]:.4f}"
+    if history.accuracy[-1] is not None:
+        line += f"  accuracy {format_accuracy(history.accuracy[-1])}"
+    if history.val_loss:
+        line += f"  val loss {history.val_loss[-1]:.4f}"
+        if history.val_accuracy[-1] is not None:
+            line += f"  val accuracy {format_accuracy(history.val_accuracy[-1])}"
+    return line
+
+
 def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_size: int | None = None,
         penalty: Callable[[list[Value]], Value] | None = None, shuffle: bool = True, seed: int | None = 0,
-        classify: bool = True, verbose: bool | None = None) -> History:
+        classify: bool = True, verbose: bool | None = None, validation: tuple | None = None,
+        validation_split: float | None = None) -> History:
     """Train `model` and return its History.
 
     Each step: loss = (1/B)·Σ loss_fn(model(x), target) over the batch (+ penalty(params)),
     then zero_grad, backward, optimizer.step(). `batch_size=None` is full-batch gradient descent.
     The history holds each epoch's mean loss (penalty included) and the accuracy of the outputs
-    seen during that epoch. Progress lines (epoch, loss, accuracy) appear about ten times a run
-    when `verbose`, which by default is on for runs longer than a few seconds.
+    seen during that epoch.
+
+    Validation data, `validation=(X_val, y_val)` or `validation_split=0.2` (that fraction of X, held
+    out at random, the same samples for the same seed), is evaluated after every epoch without
+    recording a graph: history.val_loss (penalty included, as for training) and history.val_accuracy.
+
+    With `verbose`, which by default is on for runs longer than a few seconds, a progress line
+    (epoch, loss, accuracy) is printed about ten times a run, under a progress bar when tqdm is
+    installed.
     """
+    if len(X) != len(y):
+        raise ValueError(f"fit: X has {len(X)} samples but y has {len(y)} targets")
     if len(X) == 0 or epochs < 1:
         raise ValueError(f"fit needs at least one sample and one epoch, got {len(X)} samples and {epochs} epochs")
+    if validation is not None and validation_split is not None:
+        raise ValueError("fit takes validation=(X_val, y_val) or validation_split, not both")
+    if validation_split is not None:
+        X, y, validation = _split(X, y, validation_split, seed)
+    if validation is not None:
+        X_val, y_val = validation
+        if len(X_val) != len(y_val) or len(X_val) == 0:
+            raise ValueError(f"validation needs as many targets as samples, at least one: got {len(X_val)} samples "
+                             f"and {len(y_val)} targets")
     batch_size = batch_size or len(X)
-    labels = _score_labels(list(y)) if classify else None
+    labels = _score_labels([*y, *(validation[1] if validation is not None else ())]) if classify else None
     history = History()
     params = optimizer.params
-    started = time.perf_counter()
+    batches_per_epoch = -(-len(X) // batch_size)
     report_every = max(1, epochs // 10)
+    started = time.perf_counter()
+    show, bar = bool(verbose), None
     for epoch in range(1, epochs + 1):
         total_loss, correct = 0.0, 0
         for xb, yb in batches(X, y, batch_size, shuffle=shuffle, seed=None if seed is None else seed + epoch):
-            scores = [model(x) for x in xb]
-            loss = engine.sum(loss_fn(s, t) for s, t in zip(scores, yb)) / len(xb)
-            if penalty is not None:
-                loss = loss + penalty(params)
             optimizer.zero_grad()
-            loss.backward()
+            loss, outputs = forward_backward(model, xb, yb, loss_fn, penalty, params)
             optimizer.step()
-            total_loss += loss.data * len(xb)
+            total_loss += loss * len(xb)
             if classify:  # count now, so this batch's graph can be freed
-                correct += _correct(scores, yb, labels)
+                correct += _correct(outputs, yb, labels)
+            if verbose is None and not show and time.perf_counter() - started > 3.0:
+                show = True
+            if show and bar is None:
+                bar = _progress_bar(epochs * batches_per_epoch, (epoch - 1) * batches_per_epoch)
+            if bar is not None:
+                bar.update()
         history.loss.append(total_loss / len(X))
         history.accuracy.append(correct / len(X) if classify else None)
-        show = verbose if verbose is not None else time.perf_counter() - started > 3.0
-        if show and (epoch % report_every == 0 or epoch == epochs):
-            acc = f"  accuracy {history.accuracy[-1]:.1%}" if classify else ""
-            print(f"epoch {epoch:4d}/{epochs}  loss {history.loss[-1]:.4f}{acc}", flush=True)
+        if validation is not None:
+            val_loss, val_accuracy = _evaluate(model, X_val, y_val, loss_fn, penalty, params, labels)
+            history.val_loss.append(val_loss)
+            history.val_accuracy.append(val_accuracy)
+        if show:
+            metrics = _epoch_metrics(history)
+            line = f"epoch {epoch:4d}/{epochs}  {metrics}"
+            if bar is not None:
+                bar.set_description_str(f"epoch {epoch}/{epochs}", refresh=False)
+                bar.set_postfix_str(metrics, refresh=False)
+            if epoch % report_every == 0 or epoch == epochs:
+                if bar is not None:
+                    bar.write(line)  # above the bar, which stays at the bottom
+                else:
+                    print(line, flush=True)
+    if bar is not None:
+        bar.close()
     return history

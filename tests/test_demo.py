@@ -10,8 +10,12 @@ def test_demo_writes_and_lists_its_outputs(tmp_path):
     done = subprocess.run([sys.executable, "-m", "micrograd_nn", "demo", "--out", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "accuracy 100%" in done.stdout and "epoch   40/40" in done.stdout
-    svg, png = out / "neuron.svg", out / "decision_boundary.png"
-    assert f"   {svg}" in done.stdout and f"   {png}" in done.stdout
+    assert "final loss" in done.stdout and "accuracy 100.0%" in done.stdout and "epoch   40/40" in done.stdout
+    assert "val accuracy" in done.stdout and "validation accuracy" in done.stdout
+    svg = out / "neuron.svg"
+    pngs = [out / name for name in ("softmax_regions.png", "loss_curve.png", "decision_boundary.png")]
+    for path in [svg, *pngs]:
+        assert f"   {path}" in done.stdout
     ET.fromstring(svg.read_text().split("?>", 1)[1])  # well-formed SVG
-    assert png.read_bytes()[:4] == b"\x89PNG"
+    for png in pngs:
+        assert png.read_bytes()[:4] == b"\x89PNG"
