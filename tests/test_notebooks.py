@@ -11,7 +11,8 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 # Numbers printed in the course notes that each notebook must check in an assert statement.
 PRINTED_NUMBERS = {
     "00_tour": ["-1.5", "0.5"],
-    "01_chain_rule_and_gradient_descent": ["4.0", "-1.6", "-1.28", "1.6", "1.28", "(-4.0, 6.0)"],
+    "01_chain_rule_and_gradient_descent": ["7.0", "4.0", "0.04", "-1.6", "-1.28", "1.6", "1.28", "(-4.0, 6.0)",
+                                           "w2.grad == 2 * (w2_start + 3)"],
     "02_logistic_and_softmax_regression": ["0.25", "0.949", "0.610", "1.203", "0.105", "6.699", "1.901", "-6.803",
                                            "0.992", "0.008", "[0.0, 0.0, 1.0]", "accuracy == 1.0"],
     "03_mlp_backprop": ["[5.0, 2.0, 5.0]", "0.993", "0.880", "0.881", "0.0142"],
