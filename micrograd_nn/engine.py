@@ -338,7 +338,7 @@ def _flatten(root: Value) -> list:
     records: list = []
     for node in order:
         if not node._prev:
-            records.append((node.data, node.grad, node._op, node.label))
+            records.append(node if node is not root else (node.data, node.grad, node._op, node.label))
             continue
         args = None if node._args is None else tuple(None if isinstance(a, Value) else a for a in node.operands)
         records.append((node.data, node.grad, node._op, node.label,
@@ -349,6 +349,9 @@ def _flatten(root: Value) -> list:
 def _rebuild(records: list) -> Value:
     nodes: list[Value] = []
     for record in records:
+        if isinstance(record, Value):  # a leaf, already restored by pickle and shared with its other references
+            nodes.append(record)
+            continue
         node = _new_value(Value)
         node.data, node.grad, node._op, node.label = record[:4]
         node._prev, node.local_grads, node._args = (), (), None

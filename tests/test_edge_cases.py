@@ -1,0 +1,259 @@
+"""Bad inputs and edge cases of the engine: grad mode across threads and re-entry, NaN and infinities as PyTorch
+propagates them, tiny divisors, numpy inputs, and copies of deep graphs. Each test reproduces a failure a user
+could meet, with PyTorch float64 as the reference where it has one."""
+
+import copy
+import math
+import pickle
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import micrograd_nn as mg
+import micrograd_nn.functional as F
+from micrograd_nn import Value, maximum, no_grad
+
+nan, inf = math.nan, math.inf
+
+
+def same(a: float, b: float) -> bool:
+    """Equal, or both NaN."""
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+# --- no_grad: per thread, re-entrant, as a decorator with or without parentheses ---
+
+
+def test_recursive_no_grad_function_restores_recording():
+    @no_grad()
+    def depth(n):
+        return Value(1.0) * 2 if n == 0 else depth(n - 1)
+
+    assert depth(1).children == ()
+    assert mg.is_grad_enabled()
+    x = Value(3.0)
+    (x * x).backward()
+    assert x.grad == 6.0
+
+
+def test_one_instance_entered_twice_restores_recording():
+    block = no_grad()
+    with block:
+        with block:
+            assert not mg.is_grad_enabled()
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+
+
+def test_bare_decorator_and_generators_run_without_recording():
+    @no_grad
+    def double(v):
+        return v * 2
+
+    @no_grad()
+    def doubles(vs):
+        for v in vs:
+            yield v * 2, mg.is_grad_enabled()
+
+    x = Value(1.0)
+    assert double(x).children == () and double.__name__ == "double"
+    outputs = list(doubles([x, x]))
+    assert all(out.children == () and not enabled for out, enabled in outputs)
+    assert mg.is_grad_enabled() and (x * 2).children == (x,)
+
+
+def test_no_grad_in_one_thread_does_not_stop_another_from_recording():
+    inside, done = threading.Event(), threading.Event()
+
+    def evaluate():
+        with no_grad():
+            inside.set()
+            done.wait(5)
+
+    worker = threading.Thread(target=evaluate)
+    worker.start()
+    try:
+        assert inside.wait(5)
+        x = Value(2.0)
+        y = x * x + x
+        y.backward()
+        assert y.children and x.grad == 5.0
+    finally:
+        done.set()
+        worker.join()
+    assert mg.is_grad_enabled()
+
+
+def test_threads_overlapping_no_grad_blocks_leave_recording_on():
+    barrier = threading.Barrier(4)
+
+    def work():
+        for _ in range(50):
+            with no_grad():
+                barrier.wait(5)
+                assert not mg.is_grad_enabled()
+            assert mg.is_grad_enabled()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert mg.is_grad_enabled() and (Value(1.0) + Value(2.0)).children
+
+
+def test_no_grad_restores_state_after_an_exception():
+    with pytest.raises(ZeroDivisionError):
+        with no_grad():
+            Value(1.0) / 0
+    assert mg.is_grad_enabled()
+
+
+# --- NaN and infinities propagate as in PyTorch ---
+
+
+def torch_grads(fn, xs):
+    t = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
+    out = fn(t)
+    out.backward()
+    return out.item(), t.grad.tolist()
+
+
+@pytest.mark.parametrize("x", [nan, 0.0, -1.0, 2.0, inf, -inf])
+def test_relu_and_abs_follow_pytorch_at_nan_zero_and_infinity(x):
+    for method, theirs in [("relu", torch.relu), ("abs", torch.abs)]:
+        v = Value(x)
+        out = getattr(v, method)()
+        out.backward()
+        value, (grad,) = torch_grads(lambda t, f=theirs: f(t[0]), [x])
+        assert same(out.data, value) and same(v.grad, grad), method
+
+
+@pytest.mark.parametrize("xs", [[1.0, nan], [nan, 1.0], [3.0, 1.0], [1.0, inf], [nan, 2.0, 3.0]])
+def test_maximum_propagates_nan_and_sends_the_gradient_where_pytorch_does(xs):  # ties: first max (API)
+    values = [Value(x) for x in xs]
+    out = maximum(values)
+    out.backward()
+    value, grads = torch_grads(lambda t: t.max(), xs)
+    assert same(out.data, value)
+    assert [v.grad for v in values] == grads
+
+
+def test_maximum_of_an_iterator_keeps_every_gradient():
+    a, b = Value(1.0), Value(4.0)
+    out = maximum(iter([a, b]))
+    out.backward()
+    assert out.data == 4.0 and (a.grad, b.grad) == (0.0, 1.0)
+
+
+def test_hinge_with_a_nan_margin_is_nan():
+    assert math.isnan(F.multiclass_hinge([Value(1.0), Value(2.0)], 0, margin=nan).data)
+
+
+def test_nan_input_row_makes_the_loss_nan_not_silently_fine():
+    w = Value(0.5)
+    loss = F.binary_cross_entropy((w * nan).relu(), 1.0)
+    loss.backward()
+    assert math.isnan(loss.data) and math.isnan(w.grad)
+
+
+# --- tiny divisors and powers: no spurious errors, slopes as PyTorch computes them ---
+
+
+@pytest.mark.parametrize("a, b", [(1.0, 1e-200), (1.0, 1e-160), (-3.0, 1e-155), (1e-300, 1e-10), (2.0, -1e-310)])
+def test_division_by_tiny_numbers_matches_pytorch(a, b):
+    x, y = Value(a), Value(b)
+    out = x / y
+    out.backward()
+    value, grads = torch_grads(lambda t: t[0] / t[1], [a, b])
+    assert out.data == value
+    assert x.grad == pytest.approx(grads[0], rel=1e-15) and y.grad == pytest.approx(grads[1], rel=1e-15)
+
+
+def test_x_over_x_has_gradient_zero_at_tiny_x():
+    x = Value(1e-160)
+    (x / x).backward()
+    assert x.grad == 0.0
+
+
+@pytest.mark.parametrize("x, k", [(1e-200, -1), (1e-200, -2.0), (1e200, 2), (0.0, 0.5), (-1e-200, -3)])
+def test_powers_at_extreme_bases_give_pytorchs_slope_without_naming_other_exponents(x, k):
+    v = Value(x)
+    try:
+        out = v**k
+    except OverflowError as err:  # the value itself is too large: the message names what the user wrote
+        assert f"** {float(k)}" in str(err)
+        return
+    out.backward()
+    value, (grad,) = torch_grads(lambda t: t[0] ** k, [x])
+    assert out.data == value and (v.grad == grad or v.grad == pytest.approx(grad, rel=1e-15))
+
+
+def test_zero_division_errors_name_the_operands():
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        Value(1.0) / Value(0.0)
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        2.0 / Value(0.0)
+
+
+# --- inputs: numpy scalars, labels ---
+
+
+def test_numpy_bools_and_zero_dimensional_arrays_are_numbers():
+    assert Value(np.True_).data == 1.0 and Value(True).data == 1.0
+    assert Value(np.array(2.5)).data == 2.5 and type(Value(np.float32(1.5)).data) is float
+    assert F.mse(np.float32(1), 2.0).data == 1.0
+    with pytest.raises(TypeError, match="ndarray"):
+        Value(np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("kwargs, name", [({"label": 5}, "label"), ({"op": None}, "op")])
+def test_labels_and_ops_must_be_text(kwargs, name):
+    with pytest.raises(TypeError, match=f"{name} must be a str, got"):
+        Value(1.0, **kwargs)
+
+
+# --- copies of deep graphs ---
+
+
+def deep_chain(n: int) -> tuple[Value, Value]:
+    x = Value(0.5, label="x")
+    y = x
+    for i in range(n):
+        y = (y * 0.999 + 0.001) if i % 2 else y.tanh()
+    return x, y
+
+
+@pytest.mark.parametrize("copier", [copy.deepcopy, lambda v: pickle.loads(pickle.dumps(v))],
+                         ids=["deepcopy", "pickle"])
+def test_graphs_100k_deep_copy_and_backprop_identically(copier):
+    x, y = deep_chain(100_000)
+    clone = copier(y)
+    y.backward()
+    clone.backward()
+    leaves = [n for n in mg.engine.topological_order(clone) if not n.children]
+    assert clone is not y and clone.data == y.data
+    assert [leaf.grad for leaf in leaves] == [x.grad] and leaves[0] is not x
+
+
+def test_copies_keep_ops_operands_and_shared_nodes():
+    a, b = Value(2.0, label="a"), Value(3.0, label="b")
+    shared = a * b
+    out = mg.dot([shared, a], [2.0, shared], bias=1.0) + (3 - shared) ** 2
+    for clone in (copy.deepcopy(out), pickle.loads(pickle.dumps(out))):
+        nodes = mg.engine.topological_order(clone)
+        assert [(n.op, n.data, n.local_grads) for n in nodes] == \
+            [(n.op, n.data, n.local_grads) for n in mg.engine.topological_order(out)]
+        assert all(n.rule is m.rule for n, m in zip(nodes, mg.engine.topological_order(out)))
+        dot_node = clone.children[0]
+        assert dot_node.operands[1] == 2.0 and dot_node.operands[0] is dot_node.operands[3]
+
+
+def test_pickling_a_graph_with_its_module_keeps_the_parameters_shared():
+    w = Value(2.0, label="w")
+    loss = (w * 3.0).tanh()
+    loss2, w2 = pickle.loads(pickle.dumps((loss, w)))
+    loss2.backward()
+    assert w2.grad == pytest.approx(3.0 * (1 - math.tanh(6.0) ** 2))
