@@ -1,7 +1,10 @@
 """Modules: PyTorch float64 parity of outputs and every parameter's gradient, names, errors."""
 
+import copy
+import pickle
 import random
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
@@ -224,3 +227,231 @@ def test_user_modules_with_forward_like_pytorch():
     assert model.scale.grad == model.inner([3.0]).data
     with pytest.raises(NotImplementedError, match="forward"):
         Module()(1.0)
+
+
+# --- shared parameters and back-references ---
+
+
+def test_shared_layer_is_listed_once_as_in_pytorch():
+    layer = Layer(2, 2, rng=random.Random(0))
+    model = Sequential(layer, ReLU(), layer)
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["layers.0." + n for n, _ in layer.named_parameters()]
+    assert model.parameters() == layer.parameters()
+    linear = torch.nn.Linear(2, 2)
+    assert len(list(torch.nn.Sequential(linear, torch.nn.ReLU(), linear).parameters())) == 2
+
+    class Tied(Module):
+        def __init__(self):
+            self.a = Neuron(2, rng=random.Random(1))
+            self.b = Neuron(2, rng=random.Random(2))
+            self.b.w = self.a.w  # b reuses a's weight list, keeps its own bias
+
+    tied = Tied()
+    assert [n for n, _ in tied.named_parameters()] == ["a.w.0", "a.w.1", "a.b", "b.b"]
+    assert len(tied.parameters()) == 4 == len({id(p) for p in tied.parameters()})
+
+
+def test_a_child_referring_to_its_parent_does_not_loop():
+    child = Neuron(2, rng=random.Random(0))
+
+    class Parent(Module):
+        def __init__(self):
+            self.child = child
+            self.scale = Value(2.0)
+            child.parent = self
+            self._label_parameters()
+
+    parent = Parent()
+    assert [n for n, _ in parent.named_parameters()] == ["child.w.0", "child.w.1", "child.b", "scale"]
+    assert [n for n, _ in child.named_parameters()] == ["w.0", "w.1", "b", "parent.scale"]
+    assert Sequential(parent, ReLU()).parameters() == parent.parameters()
+    parent.zero_grad()
+
+
+# --- constructor checks ---
+
+
+@pytest.mark.parametrize("build,error,argument", [
+    (lambda: Layer(2, 0), ValueError, "nout"),
+    (lambda: Layer(0, 2), ValueError, "nin"),
+    (lambda: MLP(2, []), ValueError, "nouts"),
+    (lambda: MLP(2, [3, 0]), ValueError, r"nouts\[1\]"),
+    (lambda: MLP(2, 3), TypeError, "nouts"),
+    (lambda: MLP(2, "31"), TypeError, "nouts"),
+    (lambda: MLP(2.0, [3]), TypeError, "nin"),
+    (lambda: Neuron(2.5), TypeError, "nin"),
+    (lambda: Neuron(True), TypeError, "nin"),
+    (lambda: Neuron(-1), ValueError, "nin"),
+    (lambda: Conv1d(1, 1, 2.0), TypeError, "kernel_size"),
+    (lambda: Conv2d(1, 1, 0), ValueError, "kernel_size"),
+    (lambda: Conv2d(0, 1, 2), ValueError, "in_channels"),
+    (lambda: Conv1d(1, False, 2), TypeError, "out_channels"),
+    (lambda: Conv1d(1, 1, 2, stride=0), ValueError, "stride"),
+    (lambda: Conv2d(1, 1, 2, padding=-1), ValueError, "padding"),
+    (lambda: MaxPool1d(0), ValueError, "kernel_size"),
+    (lambda: MaxPool2d(2, stride=0), ValueError, "stride"),
+    (lambda: MaxPool2d(2.0), TypeError, "kernel_size"),
+    (lambda: MaxPool1d(2, stride=1.5), TypeError, "stride"),
+])
+def test_constructors_name_the_bad_argument(build, error, argument):
+    with pytest.raises(error, match=argument):
+        build()
+
+
+def test_numpy_integer_sizes_are_sizes():
+    assert len(MLP(np.int64(2), np.array([3, 1])).parameters()) == 3 * 3 + 4
+    assert Conv2d(np.int32(1), 1, np.int64(2)).kernel_size == 2
+
+
+# --- numpy inputs ---
+
+
+def _outputs(y):
+    return [getattr(v, "data", v) for v in Flatten()([y])]
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: MLP(3, [4, 2], activation="tanh", rng=random.Random(0)), (3,)),
+    (lambda: MLP(3, [4, 1], rng=random.Random(0)), (3,)),
+    (lambda: Layer(3, 2, activation="sigmoid", rng=random.Random(0)), (3,)),
+    (lambda: Neuron(3, rng=random.Random(0)), (3,)),
+    (lambda: Conv1d(2, 3, 3, stride=2, padding=1, rng=random.Random(0)), (2, 7)),
+    (lambda: Conv2d(2, 2, 2, stride=1, padding=1, rng=random.Random(0)), (2, 4, 5)),
+    (lambda: MaxPool1d(2), (2, 7)),
+    (lambda: MaxPool2d(2, stride=1), (2, 4, 5)),
+    (lambda: Flatten(), (2, 3, 2)),
+    (lambda: Sequential(Conv2d(1, 2, 3, rng=random.Random(0)), ReLU(), MaxPool2d(2), Flatten(),
+                        Layer(4, 2, rng=random.Random(1))), (1, 6, 5)),
+])
+def test_numpy_arrays_give_the_same_results_as_lists(make, shape):
+    x = np.random.default_rng(0).normal(size=shape)
+    as_lists, as_array = make(), make()
+    out_lists, out_array = as_lists(x.tolist()), as_array(x)
+    assert _outputs(out_array) == _outputs(out_lists)
+    loss_lists = mg.sum(v * (i + 1) for i, v in enumerate(Flatten()([out_lists])) if isinstance(v, Value))
+    loss_array = mg.sum(v * (i + 1) for i, v in enumerate(Flatten()([out_array])) if isinstance(v, Value))
+    if as_lists.parameters():
+        loss_lists.backward()
+        loss_array.backward()
+        assert [p.grad for p in as_array.parameters()] == [p.grad for p in as_lists.parameters()]
+    # a list of per-channel arrays is also accepted
+    if len(shape) > 1:
+        assert _outputs(make()(list(x))) == _outputs(out_lists)
+
+
+def test_flatten_and_activations_unpack_numpy_arrays():
+    assert Flatten()(np.zeros((2, 2))) == [0.0, 0.0, 0.0, 0.0]
+    assert values_data(ReLU()(np.array([[-1.0, 2.0]]))) == [[0.0, 2.0]]
+
+
+def test_a_dict_is_not_an_input_vector():
+    with pytest.raises(TypeError, match="received dict"):
+        MLP(2, [3, 1])({0.5: "a", 1.5: "b"})
+    with pytest.raises(TypeError, match="received set"):
+        Neuron(2)({1.0, 2.0})
+    with pytest.raises(ValueError, match=r"1-D array of 2 inputs, received shape \(1, 2\)"):
+        Neuron(2)(np.zeros((1, 2)))
+
+
+# --- reproducible initialisation ---
+
+
+def _weights(model):
+    return [p.data for p in model.parameters()]
+
+
+def test_random_seed_before_building_gives_the_same_weights_as_micrograd_users_expect():
+    random.seed(1337)
+    first = _weights(MLP(2, [16, 16, 1]))
+    random.seed(1337)
+    assert _weights(MLP(2, [16, 16, 1])) == first
+    mg.manual_seed(1337)
+    assert _weights(MLP(2, [16, 16, 1])) == first
+    # the first weight is the first draw of the global generator, scaled to U(−1/√2, 1/√2)
+    random.seed(1337)
+    assert first[0] == random.uniform(-1 / 2**0.5, 1 / 2**0.5)
+
+
+def test_a_module_rng_overrides_the_global_generator():
+    random.seed(0)
+    a = _weights(MLP(2, [3, 1], rng=random.Random(5)))
+    state = random.getstate()
+    random.seed(1)
+    b = _weights(MLP(2, [3, 1], rng=random.Random(5)))
+    assert a == b
+    random.seed(0)
+    MLP(2, [3, 1], rng=random.Random(5))
+    assert random.getstate() == state  # the module's own rng drew every number
+
+
+# --- copies ---
+
+
+def test_deepcopy_and_pickle_of_modules():
+    model = Sequential(Conv1d(1, 2, 2, rng=random.Random(0)), ReLU(), Flatten(), Layer(6, 2, rng=random.Random(1)))
+    x = [[0.5, -1.0, 2.0, 0.3]]
+    expected = _outputs(model(x))
+    for copy_ in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert _outputs(copy_(x)) == expected
+        assert [n for n, _ in copy_.named_parameters()] == [n for n, _ in model.named_parameters()]
+        copy_.parameters()[0].data += 1.0
+        assert model.parameters()[0].data != copy_.parameters()[0].data
+    shared = Layer(2, 2)
+    tied = copy.deepcopy(Sequential(shared, shared))
+    assert tied.layers[0] is tied.layers[1]
+
+
+# --- state dicts ---
+
+
+def test_state_dict_names_and_order_follow_named_parameters():
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    state = model.state_dict()
+    assert list(state) == [n for n, _ in model.named_parameters()]
+    assert list(state.values()) == _weights(model)
+    assert all(type(v) is float for v in state.values())
+
+
+def test_load_state_dict_into_a_fresh_model():
+    model, other = MLP(2, [3, 1], rng=random.Random(0)), MLP(2, [3, 1], rng=random.Random(1))
+    assert other.load_state_dict(model.state_dict()) == ([], [])
+    assert _weights(other) == _weights(model)
+    assert other([0.3, -0.4]).data == model([0.3, -0.4]).data
+
+
+@pytest.mark.parametrize("change,error,match", [
+    (lambda s: s.pop("layers.1.neurons.0.b"), ValueError, "missing keys 'layers.1.neurons.0.b'"),
+    (lambda s: s.update(extra=1.0), ValueError, "unexpected keys 'extra'"),
+    (lambda s: s.update({"layers.0.neurons.0.w.0": "0.5"}), TypeError, "'layers.0.neurons.0.w.0'.*str"),
+    (lambda s: s.update({"layers.1.neurons.0.b": True}), TypeError, "'layers.1.neurons.0.b'.*bool"),
+    (lambda s: s.update({"layers.1.neurons.0.b": None}), TypeError, "'layers.1.neurons.0.b'.*NoneType"),
+])
+def test_load_state_dict_errors_change_nothing(change, error, match):
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    state = {name: value + 1.0 for name, value in model.state_dict().items()}
+    change(state)
+    before = _weights(model)
+    with pytest.raises(error, match=match):
+        model.load_state_dict(state)
+    assert _weights(model) == before
+
+
+def test_load_state_dict_from_another_architecture_names_the_keys():
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    before = _weights(model)
+    with pytest.raises(ValueError, match=r"missing keys .*layers\.0\.neurons\.0\.w\.1.*unexpected keys "):
+        model.load_state_dict(MLP(1, [4, 2]).state_dict())
+    with pytest.raises(TypeError, match="dict"):
+        model.load_state_dict([("layers.0.neurons.0.w.0", 1.0)])
+    assert _weights(model) == before
+
+
+def test_load_state_dict_not_strict_loads_the_shared_names():
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    state = {"layers.0.neurons.0.w.0": 0.25, "layers.0.neurons.0.b": np.float64(-0.5), "other": 1.0}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert unexpected == ["other"] and len(missing) == len(model.parameters()) - 2
+    assert "layers.0.neurons.0.w.1" in missing
+    assert model.layers[0].neurons[0].w[0].data == 0.25 and model.layers[0].neurons[0].b.data == -0.5
+    assert type(model.layers[0].neurons[0].b.data) is float
