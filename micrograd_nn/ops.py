@@ -12,7 +12,7 @@ Every node the engine builds is tagged with one `Op` from this table, and its op
 - the property tests draw operands from `domain`.
 
     >>> TANH.forward(0.5), TANH.local((0.5,), TANH.forward(0.5))
-    (0.46211715726000974, (0.7864477329659275,))
+    (0.46211715726000974, (0.7864477329659274,))
 
 An `Op` *is* its name (a `str` subclass), so `node.op == "tanh"` and drawings show it as is.
 """

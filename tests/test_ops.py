@@ -98,3 +98,9 @@ def test_a_node_built_by_hand_has_no_rule():
     x = Value(0.3)
     node = Value(math.sin(x.data), (x,), (math.cos(x.data),), ops.TANH)
     assert node.rule is None and node.op == "tanh" and type(node.op) is str
+
+
+def test_the_printed_check_in_the_tables_docstring_holds():
+    import doctest
+
+    assert doctest.testmod(ops).failed == 0
