@@ -1,0 +1,208 @@
+"""State dicts on disk: mg.save / mg.load, bit-exact floats, resumed training, and files that are not ours."""
+
+import json
+import math
+import random
+import struct
+
+import numpy as np
+import pytest
+
+import micrograd_nn as mg
+import micrograd_nn.functional as F
+from micrograd_nn.data import moons
+from micrograd_nn.nn import MLP, Conv1d, Flatten, Layer, ReLU, Sequential
+from micrograd_nn.optim import SGD, Adam
+
+
+def bits(values):
+    """Floats as their 8 bytes: equal bits, not just equal values (-0.0 ≠ 0.0, NaN = NaN)."""
+    return [struct.pack("<d", v) for v in values]
+
+
+def test_save_writes_readable_json_with_a_header(tmp_path):
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    path = tmp_path / "model.json"
+    mg.save(model, path)
+    text = path.read_text()
+    document = json.loads(text)
+    assert document["format"] == "micrograd_nn.state_dict" and document["version"] == 1
+    assert document["state"] == model.state_dict()
+    assert list(document["state"]) == list(model.state_dict())
+    lines = text.splitlines()
+    for name, value in model.state_dict().items():
+        assert f'    "{name}": {value!r},' in lines or f'    "{name}": {value!r}' in lines
+    assert mg.load(path) == model.state_dict()
+
+
+def test_floats_round_trip_bit_for_bit(tmp_path):
+    tricky = [0.1, 1 / 3, -0.0, 0.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -1e-300,
+              0.30000000000000004, math.pi, math.nextafter(1.0, 2.0)]
+    state = {f"p{i}": v for i, v in enumerate(tricky)}
+    mg.save(state, tmp_path / "s.json")
+    loaded = mg.load(tmp_path / "s.json")
+    assert bits(loaded.values()) == bits(tricky)
+    rng = random.Random(1)
+    many = {str(i): rng.uniform(-1, 1) * 10 ** rng.randint(-30, 30) for i in range(2000)}
+    mg.save(many, tmp_path / "many.json")
+    assert bits(mg.load(tmp_path / "many.json").values()) == bits(many.values())
+
+
+def test_nan_and_infinity_round_trip(tmp_path):
+    mg.save({"a": math.nan, "b": math.inf, "c": -math.inf}, tmp_path / "s.json")
+    assert "NaN" in (tmp_path / "s.json").read_text()
+    loaded = mg.load(tmp_path / "s.json")
+    assert math.isnan(loaded["a"]) and loaded["b"] == math.inf and loaded["c"] == -math.inf
+
+
+def test_numpy_numbers_are_saved_as_plain_numbers(tmp_path):
+    mg.save({"a": np.float64(0.1), "b": np.float32(0.5), "c": np.int64(3)}, tmp_path / "s.json")
+    assert mg.load(tmp_path / "s.json") == {"a": 0.1, "b": 0.5, "c": 3}
+
+
+def test_a_saved_model_reloads_to_bit_identical_outputs(tmp_path):
+    model = Sequential(Conv1d(1, 2, 3, padding=1, rng=random.Random(0)), ReLU(), Flatten(),
+                       Layer(10, 3, activation="tanh", rng=random.Random(1)))
+    mg.save(model, tmp_path / "cnn.json")
+    fresh = Sequential(Conv1d(1, 2, 3, padding=1), ReLU(), Flatten(), Layer(10, 3, activation="tanh"))
+    fresh.load_state_dict(mg.load(tmp_path / "cnn.json"))
+    x = [[0.3, -1.2, 0.8, 2.0, -0.5]]
+    assert bits(v.data for v in fresh(x)) == bits(v.data for v in model(x))
+    assert bits(fresh.state_dict().values()) == bits(model.state_dict().values())
+
+
+def test_loading_into_a_different_architecture_changes_nothing(tmp_path):
+    mg.save(MLP(2, [4, 1]), tmp_path / "m.json")
+    model = MLP(2, [3, 1])
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"unexpected keys .layers\.0\.neurons\.3\.w\.0."):
+        model.load_state_dict(mg.load(tmp_path / "m.json"))
+    assert bits(model.state_dict().values()) == bits(before.values())
+
+
+def train(model, opt, X, y, steps):
+    losses = []
+    for step in range(steps):
+        rows = range(step * 8 % len(X), step * 8 % len(X) + 8)
+        loss = mg.sum(F.binary_cross_entropy(model(X[i]), float(y[i])) for i in rows) / 8
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.data)
+    return losses
+
+
+@pytest.mark.parametrize("make", [lambda p: Adam(p, lr=0.05, betas=(0.3, 0.99), weight_decay=1e-3),
+                                  lambda p: SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3)],
+                         ids=["adam", "sgd"])
+def test_training_resumes_bit_for_bit_from_files(tmp_path, make):
+    X, y = moons(40, seed=3)
+    X = X.tolist()
+    model = MLP(2, [8, 8, 1], rng=random.Random(0))
+    opt = make(model.parameters())
+    straight = train(model, opt, X, y, 10)
+
+    first = MLP(2, [8, 8, 1], rng=random.Random(0))
+    first_opt = make(first.parameters())
+    resumed = train(first, first_opt, X, y, 5)
+    mg.save(first, tmp_path / "model.json")
+    mg.save(first_opt.state_dict(), tmp_path / "opt.json")
+
+    again = MLP(2, [8, 8, 1], rng=random.Random(99))  # freshly built, other weights
+    again_opt = make(again.parameters())
+    again.load_state_dict(mg.load(tmp_path / "model.json"))
+    again_opt.load_state_dict(mg.load(tmp_path / "opt.json"))
+    resumed += train(again, again_opt, X, y, 5)
+    assert bits(resumed) == bits(straight)
+    assert bits(again.state_dict().values()) == bits(model.state_dict().values())
+    assert again_opt.state_dict() == opt.state_dict()
+
+
+def test_optimizer_state_dicts_hold_plain_numbers():
+    model = MLP(2, [2, 1], rng=random.Random(0))
+    adam = Adam(model.parameters(), lr=0.01)
+    assert adam.state_dict() == {"type": "Adam", "lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8,
+                                 "weight_decay": 0.0, "t": 0, "m": [0.0] * 9, "v": [0.0] * 9}
+    sgd = SGD(model.parameters(), lr=0.1)
+    assert sgd.state_dict() == {"type": "SGD", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "velocity": None}
+
+
+def _adam_state(model):
+    opt = Adam(model.parameters(), lr=0.01)
+    model([1.0, 2.0]).backward()
+    opt.step()
+    return opt.state_dict()
+
+
+@pytest.mark.parametrize("change,error,match", [
+    (lambda s: s.update(type="SGD"), ValueError, "'SGD', not 'Adam'"),
+    (lambda s: s.pop("v"), ValueError, r"missing keys \['v'\]"),
+    (lambda s: s.update(extra=1), ValueError, r"unexpected keys \['extra'\]"),
+    (lambda s: s.update(m=s["m"][:-1]), ValueError, "'m' must be a list of 9 numbers"),
+    (lambda s: s["v"].__setitem__(4, "x"), TypeError, r"v\[4\]"),
+    (lambda s: s.update(t=1.5), ValueError, "step count"),
+    (lambda s: s.update(lr=-1.0), ValueError, "lr"),
+    (lambda s: s.update(betas=[0.9, 1.5]), ValueError, r"betas\[1\]"),
+])
+def test_optimizer_load_state_dict_checks_everything_first(change, error, match):
+    model = MLP(2, [2, 1], rng=random.Random(0))
+    opt = Adam(model.parameters(), lr=0.02)
+    state = _adam_state(MLP(2, [2, 1], rng=random.Random(1)))
+    change(state)
+    before = opt.state_dict()
+    with pytest.raises(error, match=match):
+        opt.load_state_dict(state)
+    assert opt.state_dict() == before
+
+
+def test_sgd_load_state_dict_checks_the_buffer_length():
+    opt = SGD(MLP(2, [2, 1]).parameters(), lr=0.1, momentum=0.9)
+    state = opt.state_dict() | {"velocity": [0.0] * 4, "lr": 0.5}
+    with pytest.raises(ValueError, match="'velocity' must be a list of 9 numbers"):
+        opt.load_state_dict(state)
+    assert opt.lr == 0.1
+    with pytest.raises(TypeError, match="dict"):
+        opt.load_state_dict([("lr", 0.1)])
+
+
+@pytest.mark.parametrize("text,match", [
+    ('{"format": "micrograd_nn.state_dict", "version": 1, "state": {"a": 0.5', "not a micrograd_nn state file"),
+    ("", "not a micrograd_nn state file"),
+    ("import os; os.system('echo hi')", "not a micrograd_nn state file"),
+    ("cos\nsystem\n(S'echo hi'\ntR.", "not a micrograd_nn state file"),  # a pickle
+    ('{"a": 0.5}', '"format": "micrograd_nn.state_dict"'),
+    ("[1, 2]", '"format": "micrograd_nn.state_dict"'),
+    ('{"format": "micrograd_nn.state_dict", "version": 2, "state": {}}', "unsupported version 2"),
+    ('{"format": "micrograd_nn.state_dict", "version": 1, "state": [0.5]}', '"state" must be a JSON object'),
+    ('{"format": "micrograd_nn.state_dict", "version": 1, "state": {"a": true}}', r"state\['a'\].*bool"),
+    ('{"format": "micrograd_nn.state_dict", "version": 1, "state": {"a": 1, "a": 2}}', r"duplicate keys \['a'\]"),
+    ('{"format": "micrograd_nn.state_dict", "version": 1, "state": ' + "[" * 100_000 + "]" * 100_000 + "}",
+     "not a micrograd_nn state file"),
+])
+def test_load_rejects_files_that_are_not_state_files(tmp_path, text, match):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match) as error:
+        mg.load(path)
+    assert "bad.json" in str(error.value)
+
+
+def test_load_rejects_bytes_that_are_not_text(tmp_path):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\x80\x04\x95\xff\xfe")
+    with pytest.raises(ValueError, match="weights.bin"):
+        mg.load(path)
+
+
+@pytest.mark.parametrize("obj,match", [
+    ([1.0, 2.0], "Module, an optimiser or a dict"),
+    ({"a": True}, r"state\['a'\].*bool"),
+    ({"a": object()}, r"state\['a'\].*object"),
+    ({1: 0.5}, "key 1 must be a str"),
+    ({"a": [0.5, {"b": "x", "c": 1j}]}, r"state\['a'\]\[1\]\['c'\].*complex"),
+])
+def test_save_rejects_what_json_cannot_hold_and_writes_nothing(tmp_path, obj, match):
+    path = tmp_path / "out.json"
+    with pytest.raises(TypeError, match=match):
+        mg.save(obj, path)
+    assert not path.exists()
