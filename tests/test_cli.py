@@ -13,6 +13,12 @@ from micrograd_nn.__main__ import ExpressionError, evaluate_expression, main
 from micrograd_nn.ops import FUNCTIONS
 
 
+@pytest.fixture(autouse=True)
+def in_a_scratch_folder(tmp_path, monkeypatch):
+    """Without -o the command writes graph.svg in the current folder: keep that out of the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 def svg_texts(svg):
     root = ET.fromstring(svg.split("?>", 1)[1] if svg.startswith("<?xml") else svg)
     return [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
@@ -105,10 +111,11 @@ def test_expression_values_match_direct_value_code():
     ["x*x*y", "--rankdir", "TB", "--set", "x=2", "y=3", "--output=OUT"],
 ])
 def test_options_and_the_expression_in_any_order(args, tmp_path, capsys):
-    path = tmp_path / "g.dot"
-    code, out, err = run_graph([str(path) if a == "OUT" else a.replace("OUT", str(path)) for a in args], capsys)
+    code, out, err = run_graph([a.replace("OUT", "g.dot") for a in args], capsys)
     assert code == 0, err
     assert "out = 12.0000" in out
+    written = tmp_path / ("g.dot" if any("OUT" in a for a in args) else "graph.svg")  # graph.svg by default
+    assert out.endswith(f"wrote {written.name}\n") and written.stat().st_size > 0
 
 
 @pytest.mark.parametrize("text,value", [("-x*2", -6.0), ("-2*x", -6.0), ("-(x - 1)", -2.0), ("-x**2", -9.0)])
@@ -119,8 +126,7 @@ def test_an_expression_may_start_with_a_minus_sign(text, value, tmp_path, capsys
         assert f"out = {value:.4f}" in out
 
 
-def test_set_values_may_be_negative_and_the_output_name_may_start_with_a_minus(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_set_values_may_be_negative_and_the_output_name_may_start_with_a_minus(tmp_path, capsys):
     code, out, err = run_graph(["--set", "x=-3", "w=-0.5", "-x*w", "--backward", "-o", "-g.dot"], capsys)
     assert code == 0, err
     assert "out = -1.5000" in out and "d out / d w = 3.0000" in out
