@@ -8,6 +8,7 @@ from .engine import Value, dot, is_grad_enabled, maximum, no_grad, sum
 from .gradcheck import GradcheckError, gradcheck
 from .nn import manual_seed
 from .serialize import load, save
+from .tape import compile
 
 __all__ = [
     "Value",
@@ -21,5 +22,6 @@ __all__ = [
     "manual_seed",
     "save",
     "load",
+    "compile",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,432 @@
+"""Compiled replay: record a graph once, then rerun its forward and backward pass as straight-line Python.
+
+`tape = compile(root)` walks the graph under `root` once and writes one Python function for it: a line per
+node computing its value (forward), then a line per edge adding `local · upstream` into the child's gradient
+(backward), in the order `root.backward()` visits them. `tape.source` shows that function: it is what
+backpropagation "compiles to" for this graph.
+
+    >>> from micrograd_nn import Value
+    >>> x, w = Value(2.0, label="x"), Value(-3.0, label="w")
+    >>> tape = compile((x * w).relu())
+    >>> x.data = -1.0               # new leaf values; the relu's branch is decided again
+    >>> tape.run(), x.grad, w.grad
+    (3.0, -3.0, -1.0)
+
+Each op's line comes from `TEMPLATES`, written from the op table's `forward` and `local` (`ops.py`) with the same
+formulas in the same order, so a replay gives the same floats as `root.backward()` on a graph rebuilt from the
+new leaf values. Numbers folded into the graph when it was recorded (the 3 in `x * 3`) stay those numbers, and
+so does anything the model decided in Python from the data at recording time (a branch, a max shift): replay
+only re-decides what the ops decide (relu, abs and max branches).
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import engine, ops
+from .engine import Value
+
+__all__ = ["Tape", "compile", "CompiledStep", "TEMPLATES", "NAMESPACE"]
+
+
+# --- one code template per op: the table's forward and local rules, written as Python source ---
+
+
+@dataclass(frozen=True)
+class Template:
+    """How an op is written in a tape.
+
+    forward(out, args) -> the statement(s), on one line, that set the variable `out` from the operand
+        expressions `args` (variable names or number literals); helper variables are named `out` + "_…".
+    local(i, out, args) -> an expression for ∂out/∂(operand i), which may read those helper variables.
+    """
+
+    forward: Callable[[str, list[str]], str]
+    local: Callable[[int, str, list[str]], str]
+
+
+def _dot_forward(out: str, a: list[str]) -> str:
+    products = " + ".join(f"{a[i]} * {a[i + 1]}" for i in range(0, len(a) - 1, 2))
+    return f"{out} = 0.0 + {products} + {a[-1]}" if products else f"{out} = 0.0 + {a[-1]}"
+
+
+def _max_forward(out: str, a: list[str]) -> str:
+    operands = ", ".join(a)
+    return f"{out}_w = first_max(({operands},)); {out} = ({operands},)[{out}_w]"
+
+
+def _cross_entropy_target(out: str, a: list[str]) -> str:
+    """The class index: a literal when the target was a number at recording time, else checked at run time."""
+    t = a[-1]
+    return str(int(float(t))) if _is_literal(t) else f"{out}_k"
+
+
+def _cross_entropy_forward(out: str, a: list[str]) -> str:
+    zs, t, n = a[:-1], a[-1], len(a) - 1
+    k = _cross_entropy_target(out, a)
+    check = "" if _is_literal(t) else f"{k} = class_index({t}, {n}); "
+    exps = ", ".join(f"exp({z} - {out}_m)" for z in zs)
+    target_logit = zs[int(k)] if _is_literal(t) else f"({', '.join(zs)},)[{k}]"
+    return (f"{check}{out}_m = max({', '.join(zs)}); {out}_e = ({exps},); {out}_s = fsum({out}_e); "
+            f"{out} = {out}_m + log({out}_s) - {target_logit}")
+
+
+def _cross_entropy_local(i: int, out: str, a: list[str]) -> str:
+    if i == len(a) - 1:
+        return "0.0"  # the target is a class index, not differentiated
+    k = _cross_entropy_target(out, a)
+    if _is_literal(a[-1]):
+        return f"{out}_e[{i}] / {out}_s - 1.0" if int(k) == i else f"{out}_e[{i}] / {out}_s"
+    return f"{out}_e[{i}] / {out}_s - ({k} == {i})"
+
+
+def _sigmoid(a: str) -> str:
+    """σ(a) as ops.stable_sigmoid computes it."""
+    return f"(1.0 / (1.0 + exp(-{a})) if {a} >= 0.0 else exp({a}) / (1.0 + exp({a})))"
+
+
+def _bce_forward(out: str, a: list[str]) -> str:
+    z, y = a
+    value = (f"log1p(exp(-abs({z}))) + ((1.0 - {y}) * max({z}, 0.0) if {y} != 1.0 else 0.0)"
+             f" + ({y} * max(-{z}, 0.0) if {y} != 0.0 else 0.0)")
+    if _is_literal(y):  # checked when the graph was recorded
+        return f"{out} = {value}"
+    return f"{out} = {value} if 0.0 <= {y} <= 1.0 else table_forward['bce']({z}, {y})"  # the table raises
+
+
+def _table_call(key: str) -> Template:
+    """An op with no hand-written template: call the table's own forward and local."""
+    return Template(
+        forward=lambda out, a: f"{out} = table_forward[{key!r}]({', '.join(a)})",
+        local=lambda i, out, a: f"table_local[{key!r}](({', '.join(a)},), {out})[{i}]",
+    )
+
+
+TEMPLATES: dict[str, Template] = {
+    "add": Template(lambda o, a: f"{o} = {a[0]} + {a[1]}", lambda i, o, a: "1.0"),
+    "sub": Template(lambda o, a: f"{o} = {a[0]} - {a[1]}", lambda i, o, a: "1.0" if i == 0 else "-1.0"),
+    "mul": Template(lambda o, a: f"{o} = {a[0]} * {a[1]}", lambda i, o, a: a[1 - i]),
+    "div": Template(lambda o, a: f"{o} = {a[0]} / {a[1]}",
+                    lambda i, o, a: f"1.0 / {a[1]}" if i == 0 else f"-{o} / {a[1]}"),
+    "neg": Template(lambda o, a: f"{o} = -{a[0]}", lambda i, o, a: "-1.0"),
+    "pow": Template(lambda o, a: f"{o} = checked_power({a[0]}, {a[1]})",
+                    lambda i, o, a: f"(0.0 if {a[1]} == 0.0 else {a[1]} * power({a[0]}, {a[1]} - 1.0))"
+                    if i == 0 else "0.0"),
+    "exp_pow": Template(lambda o, a: f"{o} = checked_power({a[0]}, {a[1]})",
+                        lambda i, o, a: f"({a[1]} * {a[0]} ** ({a[1]} - 1.0) if {a[1]} != 0.0 else 0.0)"
+                        if i == 0 else f"{o} * log({a[0]})"),
+    "exp": Template(lambda o, a: f"{o} = exp({a[0]})", lambda i, o, a: o),
+    "log": Template(lambda o, a: f"{o} = table_forward['log']({a[0]})", lambda i, o, a: f"1.0 / {a[0]}"),
+    "tanh": Template(lambda o, a: f"{o} = tanh({a[0]})", lambda i, o, a: f"1.0 - {o} * {o}"),
+    "sigmoid": Template(lambda o, a: f"{o} = {_sigmoid(a[0])}", lambda i, o, a: f"{o} * (1.0 - {o})"),
+    "relu": Template(lambda o, a: f"{o} = {a[0]} if not {a[0]} <= 0.0 else 0.0",
+                     lambda i, o, a: f"(0.0 if {a[0]} <= 0.0 else 1.0)"),
+    "abs": Template(lambda o, a: f"{o} = abs({a[0]})",
+                    lambda i, o, a: f"(1.0 if {a[0]} > 0.0 else -1.0 if {a[0]} < 0.0 else 0.0)"),
+    "sum": Template(lambda o, a: f"{o} = {' + '.join(['0.0', *a])}", lambda i, o, a: "1.0"),
+    "dot": Template(_dot_forward, lambda i, o, a: "1.0" if i == len(a) - 1 else a[i ^ 1]),
+    "max": Template(_max_forward, lambda i, o, a: f"(1.0 if {o}_w == {i} else 0.0)"),
+    "cross_entropy": Template(_cross_entropy_forward, _cross_entropy_local),
+    "bce": Template(_bce_forward, lambda i, o, a: f"{_sigmoid(a[0])} - {a[1]}" if i == 0 else f"-{a[0]}"),
+}
+
+
+def template(key: str) -> Template:
+    """The template for op `key`: hand-written for the ops above, a call into the table for any other."""
+    return TEMPLATES.get(key) or _table_call(key)
+
+
+class _TableRules(dict):
+    """Op key -> the table's forward (or local) rule, looked up on first use (the fused losses register late)."""
+
+    def __init__(self, rule: str):
+        super().__init__()
+        self.rule = rule
+
+    def __missing__(self, key: str) -> Callable:
+        self[key] = getattr(ops.lookup(key), self.rule)
+        return self[key]
+
+
+# The names a tape's code may use besides its own variables.
+NAMESPACE: dict = {
+    "exp": math.exp, "log": math.log, "log1p": math.log1p, "tanh": math.tanh, "fsum": math.fsum,
+    "inf": math.inf, "nan": math.nan,
+    "power": ops._power, "checked_power": ops._checked_power, "first_max": ops._first_max,
+    "table_forward": _TableRules("forward"), "table_local": _TableRules("local"),
+}
+
+
+def _class_index(t: float, n_classes: int) -> int:
+    from .functional import _class_index as checked  # functional imports engine; imported on first use
+
+    return checked(t, n_classes)
+
+
+NAMESPACE["class_index"] = _class_index
+
+
+def _is_literal(code: str) -> bool:
+    return not code[0].isalpha() or code in ("inf", "nan")
+
+
+def _literal(x: float) -> str:
+    """A number as source that evaluates to exactly x (repr round-trips; negatives in parentheses)."""
+    text = repr(float(x))
+    return f"({text})" if text.startswith("-") else text
+
+
+def _is_simple(code: str) -> bool:
+    return code.isidentifier() or _is_literal(code) and "(" not in code[1:]
+
+
+# --- recording ---
+
+
+class Tape:
+    """A recorded graph, replayable on new leaf values.
+
+    leaves: the graph's leaves (nodes without children), in order of first appearance in
+        `engine.topological_order(root)`.
+    source: the generated Python: one line per node forward, one per edge backward.
+    watched: after each run, the values of the nodes passed as `watch` to `compile`.
+
+    A run reads every leaf's `.data` and adds into the `.grad` of the leaves in `wrt` (by default all of
+    them). Inner nodes keep the data and grad they had when recorded: their new values exist only inside
+    the run (ask for some with `watch`).
+    """
+
+    def __init__(self, leaves: list[Value], source: str, function: Callable, lines: dict, watched: int):
+        self.leaves = tuple(leaves)
+        self.source = source
+        self.watched: list[float] = [math.nan] * watched
+        self._function = function
+        self._lines = lines  # line number in source -> (op, operand expressions) of the node it computes
+
+    def run(self) -> float:
+        """Forward and backward on the leaves' current data; returns the root's new value.
+
+        Adds into each leaf's grad what `root.backward()` would on a graph rebuilt from these leaf
+        values: grad(leaf) += Σ over paths of the product of local derivatives ∂node/∂child."""
+        try:
+            root, watched = self._function(self.leaves)
+        except (ArithmeticError, ValueError) as error:
+            self._explain(error)
+            raise
+        self.watched = list(watched)
+        return root
+
+    def _explain(self, error: Exception) -> None:
+        """Re-raise an error of a node's forward line as the op table raises it (it names the op and values)."""
+        tb = error.__traceback__
+        while tb is not None and tb.tb_frame.f_code is not self._function.__code__:
+            tb = tb.tb_next
+        if tb is None or tb.tb_lineno not in self._lines:
+            return
+        op, args = self._lines[tb.tb_lineno]
+        frame_locals = tb.tb_frame.f_locals
+        operands = [float(eval(a, NAMESPACE)) if _is_literal(a) else frame_locals[a] for a in args]
+        try:
+            op.forward(*operands)
+        except (ArithmeticError, ValueError) as table_error:
+            raise table_error from None
+
+    def __repr__(self) -> str:
+        return f"Tape({len(self.leaves)} leaves, {self.source.count(chr(10)) + 1} lines)"
+
+
+def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | None = None) -> Tape:
+    """Record the graph under `root` for replay (see `Tape`).
+
+    watch: nodes whose values each run reports in `tape.watched` (e.g. a model's outputs).
+    wrt: the leaves whose grads a run accumulates (default: every leaf); edges that lead to none are skipped.
+    A node built by hand (`Value(data, children, local_grads, op)`) has no rule to replay: ValueError.
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"compile needs a Value, got {type(root).__name__}")
+    with engine._cycle_collector_paused():
+        order = engine.topological_order(root)
+    index = {node: i for i, node in enumerate(order)}
+    for node in order:
+        if node._prev and node.rule is None:
+            raise ValueError(f"cannot compile a node built by hand: op {node.op!r} has no rule in the op table "
+                             "(its local derivatives are numbers, not formulas)")
+    for i, node in enumerate(watch):
+        if node not in index:
+            raise ValueError(f"watch[{i}] is not a node of the graph under root")
+    leaves = [node for node in order if not node._prev]
+    if wrt is None:
+        wanted = set(leaves)
+    else:
+        wanted = set(wrt)
+        for i, leaf in enumerate(wrt):
+            if leaf not in index or leaf._prev:
+                raise ValueError(f"wrt[{i}] is not a leaf of the graph under root")
+    return _generate(root, order, index, leaves, wanted, list(watch))
+
+
+def _generate(root: Value, order: list, index: dict, leaves: list, wanted: set, watch: list) -> Tape:
+    leaf_number = {leaf: k for k, leaf in enumerate(leaves)}
+    # A node's gradient is needed when some wanted leaf lies below it.
+    needs_grad = [False] * len(order)
+    for i, node in enumerate(order):
+        needs_grad[i] = node in wanted if not node._prev else any(needs_grad[index[c]] for c in node._prev)
+
+    def label(node: Value) -> str:
+        return f" {node.label}" if node.label and node.label.isprintable() else ""
+
+    lines = ["def replay(leaves):", "    # read the leaves (tape.leaves, in order)"]
+    for k, leaf in enumerate(leaves):
+        lines.append(f"    v{index[leaf]} = leaves[{k}].data  # leaf{label(leaf)}")
+    for k, leaf in enumerate(leaves):
+        if needs_grad[index[leaf]]:
+            lines.append(f"    g{index[leaf]} = leaves[{k}].grad")
+    lines.append("    # forward: one line per node")
+    node_lines: dict[int, tuple] = {}
+    operand_code: list[list[str]] = [[]] * len(order)
+    for i, node in enumerate(order):
+        if not node._prev:
+            continue
+        op = node.rule
+        args = [f"v{index[v]}" if isinstance(v, Value) else _literal(v) for v in node.operands]
+        operand_code[i] = args
+        lines.append(f"    {template(op.key).forward(f'v{i}', args)}  # {op}{label(node)}")
+        node_lines[len(lines)] = (op, args)
+    lines.append("    # backward: one line per edge, child.grad += ∂node/∂child · node.grad")
+    root_index = index[root]
+    if needs_grad[root_index]:
+        lines.append(f"    g{root_index} {'+=' if root in leaf_number else '='} 1.0")
+    has_grad = {root_index} | {index[leaf] for leaf in leaves}
+    for i in range(len(order) - 1, -1, -1):
+        node = order[i]
+        if not node._prev or not needs_grad[i]:
+            continue
+        args = operand_code[i]
+        node_template = template(node.rule.key)
+        for position, operand in enumerate(node.operands):
+            if not isinstance(operand, Value) or not needs_grad[index[operand]]:
+                continue
+            child = index[operand]
+            local = node_template.local(position, f"v{i}", args)
+            if local == "1.0":
+                contribution, sign = f"g{i}", "+"
+            elif local == "-1.0":
+                contribution, sign = f"g{i}", "-"
+            else:
+                factor = local if _is_simple(local) else f"({local})"
+                contribution, sign = f"{factor} * g{i}", "+"
+            if child in has_grad:
+                lines.append(f"    g{child} {sign}= {contribution}")
+            else:
+                has_grad.add(child)
+                lines.append(f"    g{child} = {'-' if sign == '-' else ''}{contribution}")
+    lines.append("    # the leaves' gradients accumulate")
+    for k, leaf in enumerate(leaves):
+        if needs_grad[index[leaf]]:
+            lines.append(f"    leaves[{k}].grad = g{index[leaf]}")
+    watched = ", ".join(f"v{index[node]}" for node in watch)
+    lines.append(f"    return v{root_index}, ({watched}{',' if watch else ''})")
+    source = "\n".join(lines)
+    filename = f"<tape of {len(order)} nodes>"
+    namespace = dict(NAMESPACE)
+    exec(builtins.compile(source, filename, "exec"), namespace)
+    return Tape(leaves, source, namespace["replay"], node_lines, len(watch))
+
+
+# --- training on mini-batches without recording each batch ---
+
+
+def _leaves_like(x) -> tuple[object, list[Value]]:
+    """x (a number or nested lists/arrays of numbers) rebuilt from new leaf Values, and those leaves in order."""
+    array = np.asarray(x, dtype=float)
+    leaves = [Value(v) for v in array.ravel().tolist()]
+    if array.ndim == 0:
+        return leaves[0], leaves
+    nested = np.array(leaves, dtype=object).reshape(array.shape).tolist()
+    return nested, leaves
+
+
+@dataclass
+class _Recording:
+    tape: Tape
+    data_leaves: list[Value]  # the inputs, then the targets, in batch order
+    output_shapes: list  # per sample: None for one Value, else the number of Values in its flat list
+
+
+class CompiledStep:
+    """One training step on a mini-batch, recorded once per batch size and replayed after.
+
+    `step(xb, yb)` does what `train.forward_backward` does —
+    L = (1/B)·Σ loss_fn(model(x), target) (+ penalty(params)), then adds ∂L/∂p into every parameter's grad —
+    and returns (L, outputs) with each sample's output as a float (or a list of floats). The first batch of
+    each size is run through the model with its inputs and targets as leaf Values and the graph is compiled;
+    later batches of that size only set those leaves' data and replay. So the model must make the same graph
+    for every batch (no Python branches on the data), and loss_fn must accept a Value target
+    (F.cross_entropy, F.binary_cross_entropy, F.mse and hinge losses written with Values do).
+    """
+
+    def __init__(self, model: Callable, loss_fn: Callable, penalty: Callable | None = None,
+                 params: Sequence[Value] | None = None):
+        self.model, self.loss_fn, self.penalty = model, loss_fn, penalty
+        if params is None:
+            params = model.parameters()
+        self.params = list(params)
+        self._recordings: dict[int, _Recording] = {}
+
+    def _record(self, xb: Sequence, yb: Sequence) -> _Recording:
+        inputs, targets, data_leaves = [], [], []
+        for x in xb:
+            nested, leaves = _leaves_like(x)
+            inputs.append(nested)
+            data_leaves += leaves
+        for t in yb:
+            nested, leaves = _leaves_like(t)
+            targets.append(nested)
+            data_leaves += leaves
+        outputs = [self.model(x) for x in inputs]
+        try:
+            losses = [self.loss_fn(s, t) for s, t in zip(outputs, targets)]
+        except TypeError as error:
+            raise TypeError(f"compiled training needs a loss_fn that accepts a Value target: {error}") from error
+        loss = engine.sum(losses) / len(xb)
+        if self.penalty is not None:
+            loss = loss + self.penalty(self.params)
+        watch, shapes = [], []
+        for output in outputs:
+            flat = [output] if isinstance(output, Value) else list(itertools.chain.from_iterable(
+                o if isinstance(o, (list, tuple)) else [o] for o in output))
+            watch += flat
+            shapes.append(None if isinstance(output, Value) else len(flat))
+        data = set(data_leaves)
+        grads_for = [leaf for leaf in engine.topological_order(loss) if not leaf._prev and leaf not in data]
+        tape = compile(loss, watch=watch, wrt=grads_for)
+        return _Recording(tape, data_leaves, shapes)
+
+    def __call__(self, xb: Sequence, yb: Sequence) -> tuple[float, list]:
+        if len(xb) != len(yb) or not len(xb):
+            raise ValueError(f"a batch needs as many targets as samples, at least one: got {len(xb)} and {len(yb)}")
+        recording = self._recordings.get(len(xb))
+        if recording is None:
+            recording = self._recordings[len(xb)] = self._record(xb, yb)
+        values = np.concatenate([np.asarray(xb, dtype=float).ravel(), np.asarray(yb, dtype=float).ravel()])
+        if len(values) != len(recording.data_leaves):
+            raise ValueError(f"this batch has {len(values)} numbers in its inputs and targets; the batch of the "
+                             f"same size that was recorded had {len(recording.data_leaves)}")
+        for leaf, v in zip(recording.data_leaves, values.tolist()):
+            leaf.data = v
+        loss = recording.tape.run()
+        watched, outputs, start = recording.tape.watched, [], 0
+        for shape in recording.output_shapes:
+            if shape is None:
+                outputs.append(watched[start])
+                start += 1
+            else:
+                outputs.append(watched[start:start + shape])
+                start += shape
+        return loss, outputs
