@@ -455,3 +455,40 @@ def test_load_state_dict_not_strict_loads_the_shared_names():
     assert "layers.0.neurons.0.w.1" in missing
     assert model.layers[0].neurons[0].w[0].data == 0.25 and model.layers[0].neurons[0].b.data == -0.5
     assert type(model.layers[0].neurons[0].b.data) is float
+
+
+class _Node(Module):
+    def __init__(self, n_params):
+        self.own = [Value(float(i)) for i in range(n_params)]
+        self.links = []
+
+
+def _resolve(root, dotted):
+    item = root
+    for part in dotted.split("."):
+        item = item[int(part)] if isinstance(item, list) else getattr(item, part)
+    return item
+
+
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=6),
+       st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), max_size=12))
+def test_module_graphs_with_sharing_and_cycles(sizes, links):
+    """Any graph of modules (shared children, cycles, self-links): each reachable parameter once, by a path that
+    leads to it."""
+    nodes = [_Node(n) for n in sizes]
+    for a, b in links:
+        nodes[a % len(nodes)].links.append(nodes[b % len(nodes)])
+    reachable, stack, seen = [], [nodes[0]], set()
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            reachable.extend(node.own)
+            stack.extend(node.links)
+    named = list(nodes[0].named_parameters())
+    assert len({id(p) for _, p in named}) == len(named)
+    assert {id(p) for _, p in named} == {id(p) for p in reachable}
+    assert all(_resolve(nodes[0], name) is p for name, p in named)
+    state = {name: float(i) + 0.5 for i, (name, _) in enumerate(named)}
+    nodes[0].load_state_dict(state)
+    assert nodes[0].state_dict() == state
