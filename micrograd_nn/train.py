@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -77,14 +78,12 @@ def _evaluate(model: Callable, X: Sequence, y: Sequence, loss_fn: Callable,
               penalty: Callable[[list[Value]], Value] | None, params: list[Value],
               labels: tuple | None) -> tuple[float, float | None]:
     """Mean loss (penalty included, as in training) and accuracy on (X, y), recording no graph."""
-    total_loss, correct = 0.0, 0
-    for xb, yb in batches(X, y, batch_size=len(X), shuffle=False):
-        outputs = [model(x) for x in xb]
-        total_loss += sum(loss_fn(s, t).data for s, t in zip(outputs, yb))
-        if labels is not None:
-            correct += _correct(outputs, yb, labels)
-    loss = total_loss / len(X) + (penalty(params).data if penalty is not None else 0.0)
-    return loss, (correct / len(X) if labels is not None else None)
+    xs, ys = next(batches(X, y, batch_size=len(X), shuffle=False))  # rows as lists of floats, as in training
+    outputs = [model(x) for x in xs]
+    loss = sum(loss_fn(s, t).data for s, t in zip(outputs, ys)) / len(xs)
+    if penalty is not None:
+        loss += penalty(params).data
+    return loss, (_correct(outputs, ys, labels) / len(xs) if labels is not None else None)
 
 
 def _split(X, y, fraction: float, seed: int | None) -> tuple[list, list, tuple[list, list]]:
@@ -98,24 +97,55 @@ def _split(X, y, fraction: float, seed: int | None) -> tuple[list, list, tuple[l
     return [X[i] for i in kept], [y[i] for i in kept], ([X[i] for i in held_out], [y[i] for i in held_out])
 
 
-def _progress_bar(total: int, done: int):
-    """A tqdm bar (notebook widget in Jupyter, text in a terminal), or None when tqdm is not installed."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, initial=done, unit="batch", leave=False, dynamic_ncols=True)
+class _Progress:
+    """A line (epoch, loss, accuracy) about ten times a run, under a tqdm bar when tqdm is installed.
 
+    Silent until start(): fit starts it at once when verbose, or once a run has taken a few seconds.
+    """
 
-def _epoch_metrics(history: History) -> str:
-    line = f"loss {history.loss[-1]:.4f}"
-    if history.accuracy[-1] is not None:
-        line += f"  accuracy {format_accuracy(history.accuracy[-1])}"
-    if history.val_loss:
-        line += f"  val loss {history.val_loss[-1]:.4f}"
-        if history.val_accuracy[-1] is not None:
-            line += f"  val accuracy {format_accuracy(history.val_accuracy[-1])}"
-    return line
+    def __init__(self, epochs: int, batches_per_epoch: int):
+        self.epochs, self.batches_per_epoch = epochs, batches_per_epoch
+        self.report_every = max(1, epochs // 10)
+        self.started, self.bar = False, None
+
+    def start(self, epoch: int) -> None:
+        self.started = True
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Jupyter without ipywidgets: tqdm warns, then draws a text bar
+                from tqdm.auto import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=self.epochs * self.batches_per_epoch, initial=(epoch - 1) * self.batches_per_epoch,
+                        desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=False, dynamic_ncols=True)
+
+    def batch_done(self) -> None:
+        if self.bar is not None:
+            self.bar.update()
+
+    def epoch_done(self, history: History, epoch: int) -> None:
+        if not self.started:
+            return
+        metrics = f"loss {history.loss[-1]:.4f}"
+        if history.accuracy[-1] is not None:
+            metrics += f"  accuracy {format_accuracy(history.accuracy[-1])}"
+        if history.val_loss:
+            metrics += f"  val loss {history.val_loss[-1]:.4f}"
+            if history.val_accuracy[-1] is not None:
+                metrics += f"  val accuracy {format_accuracy(history.val_accuracy[-1])}"
+        if self.bar is not None:
+            self.bar.set_description_str(f"epoch {epoch}/{self.epochs}", refresh=False)
+            self.bar.set_postfix_str(metrics, refresh=False)
+        if epoch % self.report_every == 0 or epoch == self.epochs:
+            line = f"epoch {epoch:4d}/{self.epochs}  {metrics}"
+            if self.bar is not None:
+                self.bar.write(line)  # above the bar, which stays at the bottom
+            else:
+                print(line, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_size: int | None = None,
@@ -154,10 +184,8 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
     labels = _score_labels([*y, *(validation[1] if validation is not None else ())]) if classify else None
     history = History()
     params = optimizer.params
-    batches_per_epoch = -(-len(X) // batch_size)
-    report_every = max(1, epochs // 10)
+    progress = _Progress(epochs, batches_per_epoch=-(-len(X) // batch_size))
     started = time.perf_counter()
-    show, bar = bool(verbose), None
     for epoch in range(1, epochs + 1):
         total_loss, correct = 0.0, 0
         for xb, yb in batches(X, y, batch_size, shuffle=shuffle, seed=None if seed is None else seed + epoch):
@@ -167,29 +195,15 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
             total_loss += loss * len(xb)
             if classify:  # count now, so this batch's graph can be freed
                 correct += _correct(outputs, yb, labels)
-            if verbose is None and not show and time.perf_counter() - started > 3.0:
-                show = True
-            if show and bar is None:
-                bar = _progress_bar(epochs * batches_per_epoch, (epoch - 1) * batches_per_epoch)
-            if bar is not None:
-                bar.update()
+            if not progress.started and (verbose or verbose is None and time.perf_counter() - started > 3.0):
+                progress.start(epoch)
+            progress.batch_done()
         history.loss.append(total_loss / len(X))
         history.accuracy.append(correct / len(X) if classify else None)
         if validation is not None:
             val_loss, val_accuracy = _evaluate(model, X_val, y_val, loss_fn, penalty, params, labels)
             history.val_loss.append(val_loss)
             history.val_accuracy.append(val_accuracy)
-        if show:
-            metrics = _epoch_metrics(history)
-            line = f"epoch {epoch:4d}/{epochs}  {metrics}"
-            if bar is not None:
-                bar.set_description_str(f"epoch {epoch}/{epochs}", refresh=False)
-                bar.set_postfix_str(metrics, refresh=False)
-            if epoch % report_every == 0 or epoch == epochs:
-                if bar is not None:
-                    bar.write(line)  # above the bar, which stays at the bottom
-                else:
-                    print(line, flush=True)
-    if bar is not None:
-        bar.close()
+        progress.epoch_done(history, epoch)
+    progress.close()
     return history
