@@ -34,8 +34,9 @@ lint: install-test
 bench: install-test
 	$(PY) bench/run.py
 
+# ipywidgets: fit's progress bar draws as a notebook widget.
 lab: install-test
-	$(PIP) jupyterlab
+	$(PIP) jupyterlab ipywidgets
 	$(VENV)/bin/jupyter lab notebooks
 
 clean:
