@@ -4,6 +4,8 @@ The expressions are written once over any backend, so the same arithmetic is
 compared across all three, with micrograd's exact-equality asserts.
 """
 
+import random
+
 import micrograd.engine
 import pytest
 import torch
@@ -90,10 +92,12 @@ def test_micrograd_demo_training_loop_runs_unchanged_but_for_imports():
     from micrograd_nn.nn import MLP
 
     np.random.seed(1337)
-    micrograd_nn.manual_seed(1337)  # micrograd draws from `random`; micrograd_nn from its own generator
+    random.seed(1337)  # as micrograd's demo: both libraries draw initial weights from Python's `random`
     X, y = moons(100, noise=0.1, seed=1337)
     y = y * 2 - 1
     model = MLP(2, [16, 16, 1])
+    random.seed(1337)
+    assert [p.data for p in MLP(2, [16, 16, 1]).parameters()] == [p.data for p in model.parameters()]
     assert len(model.parameters()) == 337 and "MLP" in repr(model)
 
     def loss():
