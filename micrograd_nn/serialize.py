@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+from collections import Counter
 from typing import Any
 
 from .nn import Module
@@ -70,8 +71,8 @@ def save(obj: Module | Optimizer | dict, path: str | os.PathLike) -> None:
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    keys = [key for key, _ in pairs]
-    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    counts = Counter(key for key, _ in pairs)
+    duplicates = sorted(key for key, count in counts.items() if count > 1)
     if duplicates:
         raise ValueError(f"duplicate keys {duplicates}")
     return dict(pairs)
