@@ -59,25 +59,24 @@ def plot_history(history, ax=None, title: str | None = "Training history"):
     return ax
 
 
+def _floats(output) -> list[float]:
+    """A model's output (a Value, a number or a list of them) as a list of floats."""
+    outputs = output if isinstance(output, (list, tuple)) else [output]
+    return [o.data if isinstance(o, Value) else float(o) for o in outputs]
+
+
 @no_grad()
 def _scores_on_grid(model: Callable, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """model([x, y]) at every grid point, recording no graph: shape (len(ys), len(xs), outputs)."""
-    rows = []
-    for y in ys.tolist():
-        row = []
-        for x in xs.tolist():
-            out = model([x, y])
-            row.append([o.data if isinstance(o, Value) else float(o) for o in out]
-                       if isinstance(out, (list, tuple)) else [out.data if isinstance(out, Value) else float(out)])
-        rows.append(row)
-    return np.array(rows)
+    return np.array([[_floats(model([x, y])) for x in xs.tolist()] for y in ys.tolist()])
 
 
 def plot_decision_boundary(model: Callable, X, y, ax=None, resolution: int = 100, title: str | None = None,
                            class_names: Sequence[str] | None = None, colors: Sequence | None = None):
     """Shade what `model` predicts over the plane around the 2-D points X, and draw the points coloured by y.
 
-    One output s: the score itself, blue (s < 0) to red (s > 0), with the boundary s = 0 drawn and a colour bar.
+    One output s: the score itself, blue (s < 0) to red (s > 0), or colors[0] to colors[1] through white, with
+    the boundary s = 0 drawn and a colour bar.
     k outputs s₁ … s_k: each point of the plane takes the colour of its class argmaxⱼ sⱼ, paler where the
     softmax probability of that class is lower; boundaries are where the two largest scores are equal.
     The model is evaluated on a resolution × resolution grid. `class_names` and `colors` (any matplotlib
@@ -106,7 +105,7 @@ def plot_decision_boundary(model: Callable, X, y, ax=None, resolution: int = 100
     scores = _scores_on_grid(model, xs, ys)
 
     if scores.shape[2] == 1:
-        colours = _one_score(ax, matplotlib, xs, ys, scores[:, :, 0], classes)
+        colours = _one_score(ax, matplotlib, xs, ys, scores[:, :, 0], classes, colors)
     else:
         colours = _argmax_regions(ax, matplotlib, xs, ys, scores, classes, colors)
 
@@ -122,21 +121,26 @@ def plot_decision_boundary(model: Callable, X, y, ax=None, resolution: int = 100
     return ax
 
 
-def _one_score(ax, matplotlib, xs, ys, score, classes) -> list:
+def _one_score(ax, matplotlib, xs, ys, score, classes, colors) -> list:
     """Filled contours of s with the s = 0 boundary; classes coloured as the side their label is predicted on."""
-    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.colors import LinearSegmentedColormap, TwoSlopeNorm
     from matplotlib.ticker import MaxNLocator
 
     reach = max(float(np.abs(score).max()), 1e-12)
     levels = MaxNLocator(nbins=20, symmetric=True).tick_values(-reach, reach)  # round numbers, 0 among them
-    cmap = matplotlib.colormaps["RdBu_r"]
+    if colors is not None and len(colors) == 2:  # negative side, white at s = 0, positive side
+        cmap = LinearSegmentedColormap.from_list("classes", [colors[0], "white", colors[1]])
+    else:
+        cmap = matplotlib.colormaps["RdBu_r"]
     norm = TwoSlopeNorm(vcenter=0.0, vmin=levels[0], vmax=levels[-1])
     filled = ax.contourf(xs, ys, score, levels=levels, cmap=cmap, norm=norm, alpha=0.75)
     if score.min() < 0.0 < score.max():
         ax.contour(xs, ys, score, levels=[0.0], colors="black", linewidths=1.5)
     bar = ax.figure.colorbar(filled, ax=ax)
     bar.set_label("model score s (boundary at s = 0)")
-    # Label 1 is the class predicted for s > 0 (labels {0, 1} or {−1, 1}): red; the other: blue.
+    if colors is not None:
+        return list(colors)
+    # Label 1 is the class predicted for s > 0 (labels {0, 1} or {−1, 1}): the red end; the other: the blue end.
     return [cmap(0.9) if c == 1 else cmap(0.1) for c in classes]
 
 

@@ -2,9 +2,11 @@
 
 import random
 import re
+import subprocess
 import sys
 
 import matplotlib
+import matplotlib.pyplot
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -276,3 +278,24 @@ def test_plotting_without_matplotlib_says_what_to_install(monkeypatch):
         plot_decision_boundary(Layer(2, 1), [[0.0, 0.0]], [0])
     with pytest.raises(ImportError, match=re.escape("pip install 'micrograd_nn[plot]'")):
         History(loss=[1.0], accuracy=[None]).plot()
+
+
+def test_two_class_colours_run_through_white_at_the_boundary():
+    neuron = Neuron(2, activation="linear")
+    neuron.w[0].data, neuron.w[1].data, neuron.b.data = 1.0, 0.0, 0.0  # s = x₁
+    X, y = [[-1.0, 0.0], [1.0, 0.0], [-1.0, 1.0], [1.0, 1.0]], [0, 1, 0, 1]
+    ax = plot_decision_boundary(neuron, X, y, resolution=21, colors=["orange", "purple"])  # a pyplot Axes
+    filled = next(c for c in ax.collections if getattr(c, "filled", False))
+    assert filled.cmap(0.0)[:3] == matplotlib.colors.to_rgb("orange")
+    assert filled.cmap(0.5)[:3] == pytest.approx((1.0, 1.0, 1.0), abs=0.01)  # 256 steps: white ± half a step
+    assert filled.cmap(1.0)[:3] == matplotlib.colors.to_rgb("purple")
+    points = [c for c in ax.collections if c.get_label() in ("class 0", "class 1")]
+    assert [tuple(p.get_facecolor()[0][:3]) for p in points] == [matplotlib.colors.to_rgb(c)
+                                                                  for c in ("orange", "purple")]
+    matplotlib.pyplot.close(ax.figure)
+
+
+def test_importing_the_package_does_not_import_matplotlib():
+    code = "import sys, micrograd_nn.train, micrograd_nn.plot, micrograd_nn.demo; print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
