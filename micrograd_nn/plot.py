@@ -53,7 +53,8 @@ def plot_history(history, ax=None, title: str | None = "Training history"):
                                  label="validation accuracy")
         acc_ax.set_ylabel("accuracy (%)", color="C1")
         acc_ax.set_ylim(0, 102)
-    ax.legend(lines, [line.get_label() for line in lines], loc="center right")
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
+              frameon=False)  # below the axes: no curve is hidden
     if title is not None:
         ax.set_title(title)
     return ax
@@ -116,7 +117,8 @@ def plot_decision_boundary(model: Callable, X, y, ax=None, resolution: int = 100
     ax.set_xlabel("x₁")
     ax.set_ylabel("x₂")
     ax.plot([], [], color="black", linewidth=1.5, label="decision boundary")  # a legend entry for the contour lines
-    ax.legend(loc="best", framealpha=0.9)
+    # Below the axes, where it can hide neither a point nor a boundary.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(classes) + 1, 4), frameon=False)
     ax.set_title(title if title is not None else "Decision boundary")
     return ax
 
