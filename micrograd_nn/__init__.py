@@ -4,6 +4,7 @@ Read in this order: engine (Value, backward), functional (softmax, losses),
 nn (Neuron … Conv2d), optim (SGD, Adam), data, train, graph (drawing and stepping).
 """
 
+from .derivatives import grad, hessian, jacobian
 from .engine import Value, dot, is_grad_enabled, maximum, no_grad, sum
 from .gradcheck import GradcheckError, gradcheck
 from .nn import manual_seed
@@ -17,6 +18,9 @@ __all__ = [
     "sum",
     "dot",
     "maximum",
+    "grad",
+    "jacobian",
+    "hessian",
     "gradcheck",
     "GradcheckError",
     "manual_seed",
