@@ -175,7 +175,7 @@ def graph_command(args: argparse.Namespace) -> int:
     except (ExpressionError, ValueError, ArithmeticError) as err:
         return _fail(str(err))
     except (RecursionError, MemoryError):
-        return _fail(_too_large("too deep to build and draw").args[0])
+        return _fail(str(_too_large("too deep to build and draw")))
     except OSError as err:
         return _fail(f"cannot write {args.output}: {err.strerror or err}")
     print(f"out = {root.data:.4f}")
@@ -194,7 +194,12 @@ def _fail(message: str) -> int:
 def demo_command(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(Path(args.out))
+    started = time.perf_counter()
+    try:
+        run_demo(Path(args.out))
+    except OSError as err:
+        return _fail(f"cannot write the demo's figures to {args.out}: {err.strerror or err}")
+    print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -235,7 +240,7 @@ def _arrange_graph_args(tokens: list[str]) -> list[str]:
                 # Joined with "=", so a value starting with "-" stays a value.
                 options += [f"{_VALUE_OPTIONS[token]}={tokens[i + 1]}"] if i + 1 < len(tokens) else [token]
                 i += 1
-            elif token in _FLAGS or token.startswith(("--output=", "--rankdir=")) or re.match(r"--[a-z]", token):
+            elif token in _FLAGS or token.startswith(("--output=", "--rankdir=")) or re.match(r"--[A-Za-z]", token):
                 options.append(token)  # an unknown --option is left for argparse to name
             else:
                 expressions.append(token)
@@ -274,11 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as done:  # usage errors and --help: a status to return, as for every other outcome
         return done.code if isinstance(done.code, int) else 0
-    started = time.perf_counter()
-    code = args.run(args)
-    if args.command == "demo":
-        print(f"done in {time.perf_counter() - started:.1f} s")
-    return code
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -19,3 +19,14 @@ def test_demo_writes_and_lists_its_outputs(tmp_path):
     ET.fromstring(svg.read_text().split("?>", 1)[1])  # well-formed SVG
     for png in pngs:
         assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_into_a_path_that_is_a_file_is_an_error(tmp_path, capsys):
+    from micrograd_nn.__main__ import main
+
+    a_file = tmp_path / "out"
+    a_file.write_text("")
+    assert main(["demo", "--out", str(a_file)]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("error: cannot write the demo's figures to") and "Traceback" not in err
+    assert "done in" not in out
