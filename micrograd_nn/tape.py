@@ -73,7 +73,7 @@ def _cross_entropy_forward(out: str, a: list[str]) -> str:
     check = "" if _is_literal(t) else f"{k} = class_index({t}, {n}); "
     exps = ", ".join(f"exp({z} - {out}_m)" for z in zs)
     target_logit = zs[int(k)] if _is_literal(t) else f"({', '.join(zs)},)[{k}]"
-    return (f"{check}{out}_m = max({', '.join(zs)}); {out}_e = ({exps},); {out}_s = fsum({out}_e); "
+    return (f"{check}{out}_m = max(({', '.join(zs)},)); {out}_e = ({exps},); {out}_s = fsum({out}_e); "
             f"{out} = {out}_m + log({out}_s) - {target_logit}")
 
 
@@ -173,7 +173,12 @@ NAMESPACE["class_index"] = _class_index
 
 
 def _is_literal(code: str) -> bool:
-    return not code[0].isalpha() or code in ("inf", "nan")
+    """Whether an operand's code is a number written by `_literal` (else it is a variable)."""
+    try:
+        float(code.strip("()"))
+    except ValueError:
+        return False
+    return True
 
 
 def _literal(x: float) -> str:
@@ -183,7 +188,7 @@ def _literal(x: float) -> str:
 
 
 def _is_simple(code: str) -> bool:
-    return code.isidentifier() or _is_literal(code) and "(" not in code[1:]
+    return code.isidentifier() or _is_literal(code)
 
 
 # --- recording ---

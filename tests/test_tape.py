@@ -1,0 +1,381 @@
+"""Compiled replay: a tape run equals backward on a graph rebuilt from the new leaf values."""
+
+import ast
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import micrograd_nn as mg
+import micrograd_nn.functional as F
+from micrograd_nn import Value, ops
+from micrograd_nn.engine import topological_order
+from micrograd_nn.nn import MLP, Conv2d, Flatten, Layer, MaxPool2d, ReLU, Sequential
+from micrograd_nn.optim import Adam
+from micrograd_nn.tape import NAMESPACE, CompiledStep, template
+from micrograd_nn.testing import WITH_CONSTANT, Program, finite_values, programs
+from micrograd_nn.train import fit, forward_backward
+
+ERRORS = (ArithmeticError, ValueError)
+
+
+def same(a: float, b: float) -> bool:
+    """Equal floats (NaN equals NaN): the tape evaluates the same formulas in the same order as backward."""
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def used_steps_only(program):
+    """The program with every step its outputs do not depend on replaced by a harmless one, so that an
+    error on new leaf values can only come from a node of the recorded graph."""
+    n_inputs, used = len(program.inputs), set(program.outputs)
+    steps = list(program.steps)
+    for k in range(len(steps) - 1, -1, -1):
+        if n_inputs + k not in used:
+            steps[k] = ("neg", 0)
+            continue
+        op, args = steps[k][0], steps[k][1:]
+        if isinstance(args[0], tuple):  # sum, dot: a tuple of node indices
+            used.update(args[0])
+        elif op in WITH_CONSTANT:  # (node index, the constant)
+            used.add(args[0])
+        else:
+            used.update(args)
+    return Program(program.inputs, steps, program.outputs)
+
+
+def rebuilt(program, values: list[float]):
+    """Leaves with `values`, the program's graph built on them and backpropagated: (root, leaves)."""
+    leaves = [Value(v) for v in values]
+    root = program(leaves)
+    root.backward()
+    return root, leaves
+
+
+# --- replay equals backward ---
+
+
+@given(programs(), st.data())
+def test_replay_equals_backward_on_rebuilt_graph_after_new_leaf_values(program, data):
+    program = used_steps_only(program)
+    leaves = [Value(v) for v in program.inputs]
+    tape = mg.compile(program(leaves))
+    n = len(leaves)
+    # new values anywhere in range, and exactly on the relu kink (0.0), so branches flip both ways
+    new = data.draw(st.lists(st.one_of(finite_values(-3.0, 3.0), st.just(0.0)), min_size=n, max_size=n))
+    for leaf, v in zip(leaves, new):
+        leaf.data, leaf.grad = v, 0.0
+    try:
+        root, expected = rebuilt(program, new)
+    except ERRORS as error:  # new values outside an op's domain: the replay raises the same and changes nothing
+        with pytest.raises(type(error)):
+            tape.run()
+        assert all(leaf.grad == 0.0 for leaf in leaves)
+        return
+    assert same(tape.run(), root.data)
+    for leaf, reference in zip(leaves, expected):
+        assert same(leaf.grad, reference.grad)
+
+
+def kinked(xs):
+    """relu, abs and max around their kinks; the max has ties."""
+    a, b, c = xs
+    return mg.maximum([a, b, c * 1.0]).relu() * 2 + abs(a - b) + mg.maximum([a * b, c]) - (c - b).relu()
+
+
+@pytest.mark.parametrize("new", [(0.0, 0.0, 0.0), (1.0, 1.0, -1.0), (-2.0, 0.5, 0.5), (0.5, -2.0, 3.0),
+                                 (1.0, -1.0, -1.0), (math.nan, 1.0, 2.0)])
+def test_relu_abs_and_max_branches_are_decided_again_from_the_new_data(new):
+    leaves = [Value(v) for v in (1.5, -0.5, 0.25)]
+    tape = mg.compile(kinked(leaves))
+    for leaf, v in zip(leaves, new):
+        leaf.data = v
+    expected = [Value(v) for v in new]
+    root = kinked(expected)
+    root.backward()
+    assert same(tape.run(), root.data)
+    assert all(same(leaf.grad, e.grad) for leaf, e in zip(leaves, expected))
+
+
+def test_mlp_step_replays_exactly_with_new_weights():
+    rng = random.Random(0)
+    model = MLP(3, [8, 8, 2], rng=rng)
+    X = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(5)]
+
+    def loss():
+        return mg.sum(F.cross_entropy(model(x), i % 2) for i, x in enumerate(X)) / 5 + 1e-3 * F.l2(model.parameters())
+
+    tape = mg.compile(loss())
+    for p in model.parameters():
+        p.data += rng.gauss(0, 0.5)
+    model.zero_grad()
+    replayed = tape.run()
+    grads = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    root = loss()
+    root.backward()
+    assert replayed == root.data
+    assert grads == [p.grad for p in model.parameters()]
+
+
+# --- what is recorded ---
+
+
+def test_numbers_folded_in_at_recording_stay_constants():
+    x, c = Value(2.0), 5.0
+    tape = mg.compile(mg.dot([x, 3.0], [c, x]) + (1.0 - x) * x**2 / 4.0)
+    assert tape.leaves == (x,)
+    x.data = -1.0
+    # 5·x + 3·x + (1 − x)·x²/4 at x = −1: −8 + 0.5; d/dx = 8 + (2x − 3x²)/4 = 8 − 1.25
+    assert tape.run() == -7.5
+    assert x.grad == 6.75
+
+
+def test_leaves_are_listed_in_order_of_first_appearance_in_topological_order():
+    a, b, c = Value(1.0, label="a"), Value(2.0, label="b"), Value(3.0, label="c")
+    root = (c * a + b) * c
+    tape = mg.compile(root)
+    assert tape.leaves == tuple(node for node in topological_order(root) if not node.children)
+    assert [leaf.label for leaf in tape.leaves] == ["c", "a", "b"]
+
+
+def test_leaf_grads_accumulate_like_backward_and_inner_nodes_are_left_alone():
+    x, w = Value(0.5), Value(-2.0)
+    h = (x * w).tanh()
+    root = h * h + x
+    tape = mg.compile(root)
+    tape.run()
+    tape.run()
+    once_x, once_w = x.grad, w.grad
+    x.grad = w.grad = 0.0
+    root.backward()
+    root.backward()  # leaves accumulate one copy per call
+    assert (once_x, once_w) == (x.grad, w.grad)
+    x.data = 3.0
+    h_data, h_grad = h.data, h.grad
+    tape.run()
+    assert (h.data, h.grad) == (h_data, h_grad)  # inner nodes keep their recorded data and grad
+
+
+def test_a_leaf_as_root_and_a_graph_without_leaves():
+    x = Value(4.0)
+    tape = mg.compile(x)
+    assert tape.run() == 4.0 and x.grad == 1.0
+    constant = mg.sum([1.0, 2.0]) * 3.0  # operands all numbers: the sum is a leaf of the graph
+    assert mg.compile(constant).run() == 9.0
+
+
+def test_watch_reports_inner_values_and_wrt_limits_which_leaves_get_grads():
+    x, w = Value(2.0), Value(3.0)
+    hidden = x * w
+    root = hidden.relu() + x
+    tape = mg.compile(root, watch=[hidden], wrt=[w])
+    x.data = -1.0
+    assert tape.run() == -1.0
+    assert tape.watched == [-3.0]
+    assert (w.grad, x.grad) == (0.0, 0.0)  # the relu is now off; x is not in wrt
+    x.data = 1.0
+    tape.run()
+    assert (w.grad, x.grad) == (1.0, 0.0)
+    with pytest.raises(ValueError, match="wrt\\[0\\] is not a leaf"):
+        mg.compile(root, wrt=[hidden])
+    with pytest.raises(ValueError, match="watch\\[0\\] is not a node"):
+        mg.compile(root, watch=[Value(1.0)])
+
+
+def test_a_hand_built_node_is_refused_at_compile_time_naming_its_op():
+    x = Value(0.3)
+    y = Value(math.sin(x.data), (x,), (math.cos(x.data),), "sin") * 2
+    with pytest.raises(ValueError, match="'sin'"):
+        mg.compile(y)
+    with pytest.raises(TypeError, match="float"):
+        mg.compile(1.0)
+
+
+def test_source_is_python_with_one_line_per_node_and_per_edge():
+    x, w, b = Value(1.0, label="x"), Value(-2.0, label="w"), Value(0.5, label="b")
+    root = F.binary_cross_entropy(mg.dot([w], [x], b).relu() * x, 1.0)
+    tape = mg.compile(root)
+    ast.parse(tape.source)
+    lines = tape.source.splitlines()
+    start, middle = lines.index("    # forward: one line per node"), [i for i, line in enumerate(lines)
+                                                                      if line.startswith("    # backward")][0]
+    end = lines.index("    # the leaves' gradients accumulate")
+    order = topological_order(root)
+    inner = [node for node in order if node.children]
+    assert len(lines[start + 1:middle]) == len(inner)
+    assert [line.rsplit("# ", 1)[1].split()[0] for line in lines[start + 1:middle]] == [str(n.op) for n in inner]
+    edges = lines[middle + 2:end]  # after the root's seed, g = 1.0
+    assert len(edges) == sum(len(node.children) for node in inner)
+    assert "g6 = 1.0" in lines[middle + 1] and "# leaf x" in tape.source
+
+
+# --- losses with Value targets ---
+
+
+def test_cross_entropy_with_a_value_target_replays_with_new_targets_against_torch():
+    zs, t = [Value(v) for v in (0.5, -1.0, 2.0)], Value(2.0)
+    tape = mg.compile(F.cross_entropy(zs, t))
+    for logits, target in (([3.0, 0.0, -1.0], 0.0), ([1000.0, -1000.0, 999.0], 1.0), ([0.1, 0.2, 0.3], 2.0)):
+        for z, v in zip(zs, logits):
+            z.data, z.grad = v, 0.0
+        t.data = target
+        reference = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+        expected = torch.nn.functional.cross_entropy(reference[None], torch.tensor([int(target)]))
+        expected.backward()
+        assert tape.run() == pytest.approx(expected.item(), rel=1e-12, abs=1e-12)
+        assert [z.grad for z in zs] == pytest.approx(reference.grad.tolist(), rel=1e-12, abs=1e-15)
+        assert t.grad == 0.0
+    t.data = 3.0
+    with pytest.raises(ValueError, match="target 3 is out of range for 3 classes"):
+        tape.run()
+
+
+def test_binary_cross_entropy_with_a_value_label_replays_with_new_labels():
+    z, y = Value(0.3), Value(1.0)
+    tape = mg.compile(F.binary_cross_entropy(z, y))
+    for score, label in ((2.0, 0.0), (-30.0, 1.0), (0.7, 0.25), (1e4, 0.0)):
+        z.data, y.data, z.grad, y.grad = score, label, 0.0, 0.0
+        fresh_z, fresh_y = Value(score), Value(label)
+        fresh = F.binary_cross_entropy(fresh_z, fresh_y)
+        fresh.backward()
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(
+            torch.tensor(score, dtype=torch.float64), torch.tensor(label, dtype=torch.float64))
+        assert tape.run() == fresh.data == pytest.approx(expected.item(), rel=1e-12)
+        assert (z.grad, y.grad) == (fresh_z.grad, fresh_y.grad)
+    y.data = 1.5
+    with pytest.raises(ValueError, match="target must be in \\[0, 1\\], got 1.5"):
+        tape.run()
+
+
+def test_errors_at_replay_are_the_op_tables_and_change_no_grad():
+    x, y = Value(2.0), Value(1.0)
+    tape = mg.compile((x / y).log() + y.exp())
+    y.data = 0.0
+    with pytest.raises(ZeroDivisionError, match="division by zero: 2.0 / 0.0"):
+        tape.run()
+    y.data = -1.0
+    with pytest.raises(ValueError, match="log"):
+        tape.run()
+    y.data = 800.0
+    with pytest.raises(OverflowError, match="exp overflow: exp\\(800.0\\)"):
+        tape.run()
+    assert (x.grad, y.grad) == (0.0, 0.0)
+
+
+# --- the templates are the op table, written as code ---
+
+# How to draw operands for each op of the table (a new op needs an entry here).
+OPERANDS = {
+    "add": 2, "sub": 2, "mul": 2, "div": 2, "neg": 1, "exp": 1, "log": 1, "tanh": 1, "sigmoid": 1, "relu": 1,
+    "abs": 1, "exp_pow": 2, "sum": 4, "dot": 5, "max": 4,
+}
+
+
+@st.composite
+def operands_for(draw, key: str) -> list[float]:
+    values = finite_values(-5.0, 5.0) | st.sampled_from([0.0, 1.0, -1.0])
+    if key == "pow":
+        return [draw(values), draw(st.sampled_from([2.0, 3.0, -1.0, 0.5, 1.5, 0.0]))]
+    if key == "cross_entropy":
+        zs = draw(st.lists(values, min_size=1, max_size=5))
+        return [*zs, float(draw(st.integers(0, len(zs) - 1)))]
+    if key == "bce":
+        return [draw(values), draw(st.floats(0.0, 1.0) | st.sampled_from([0.0, 1.0]))]
+    return draw(st.lists(values, min_size=OPERANDS[key], max_size=OPERANDS[key]))
+
+
+def test_every_op_of_the_table_has_an_operand_generator_here():
+    ops.lookup("bce")  # the fused losses register with functional
+    assert set(ops.OPS) <= set(OPERANDS) | {"pow", "cross_entropy", "bce"}
+
+
+@pytest.mark.parametrize("key", sorted(set(OPERANDS) | {"pow", "cross_entropy", "bce"}))
+@given(data=st.data())
+def test_template_gives_the_tables_forward_and_local_floats(key, data):
+    op = ops.lookup(key)
+    operands = data.draw(operands_for(key))
+    if op.domain is not None and not op.domain(*operands):
+        return
+    try:
+        out = op.forward(*operands)
+    except ERRORS:
+        return
+    # each operand either a variable of the tape or a number literal folded in at recording
+    as_literal = data.draw(st.lists(st.booleans(), min_size=len(operands), max_size=len(operands)))
+    args = [repr(v) if literal else f"a{i}" for i, (v, literal) in enumerate(zip(operands, as_literal))]
+    scope = {**NAMESPACE, **{f"a{i}": v for i, v in enumerate(operands)}}
+    exec(template(key).forward("out", args), scope)
+    assert same(scope["out"], out)
+    locals_from_template = (float(eval(template(key).local(i, "out", args), scope)) for i in range(len(operands)))
+    try:
+        local = op.local(tuple(operands), out)
+    except ERRORS as error:  # a slope that overflows: the tape raises as the table does
+        with pytest.raises(type(error)):
+            list(locals_from_template)
+        return
+    for from_template, expected in zip(locals_from_template, local, strict=True):
+        assert same(from_template, expected)
+
+
+# --- training on mini-batches ---
+
+
+def cnn(seed: int):
+    rng = random.Random(seed)
+    return Sequential(Conv2d(1, 2, 3, rng=rng), ReLU(), MaxPool2d(2), Flatten(), Layer(8, 3, activation="linear",
+                                                                                    rng=rng))
+
+
+@pytest.mark.parametrize("case", ["cnn cross-entropy", "mlp hinge", "mlp bce", "mlp mse"])
+def test_compiled_step_equals_forward_backward_on_every_batch(case):
+    rng = np.random.default_rng(0)
+    if case == "cnn cross-entropy":
+        X, y, model, loss_fn = rng.normal(size=(7, 1, 6, 6)).tolist(), rng.integers(0, 3, 7).tolist(), cnn(0), \
+            F.cross_entropy
+    else:
+        X, model = rng.normal(size=(7, 2)).tolist(), MLP(2, [6, 1], rng=random.Random(0))
+        y = {"mlp hinge": rng.choice([-1, 1], 7), "mlp bce": rng.integers(0, 2, 7), "mlp mse": rng.normal(size=7)}[case]
+        loss_fn = {"mlp hinge": lambda s, t: (1 - t * s).relu(), "mlp bce": F.binary_cross_entropy,
+                   "mlp mse": F.mse}[case]
+        y = y.tolist()
+    params = model.parameters()
+    penalty = lambda ps: 1e-3 * F.l2(ps)  # noqa: E731
+    step = CompiledStep(model, loss_fn, penalty, params)
+    for start, size in ((0, 3), (3, 3), (6, 1), (2, 3)):  # a smaller last batch is recorded on its own
+        xb, yb = X[start:start + size], y[start:start + size]
+        model.zero_grad()
+        loss, outputs = step(xb, yb)
+        grads = [p.grad for p in params]
+        model.zero_grad()
+        expected_loss, expected_outputs = forward_backward(model, xb, yb, loss_fn, penalty, params)
+        assert loss == expected_loss
+        assert grads == [p.grad for p in params]
+        as_floats = [[o.data for o in out] if isinstance(out, list) else out.data for out in expected_outputs]
+        assert outputs == as_floats
+        for p in params:
+            p.data -= 0.1 * p.grad  # the next batch sees new weights
+    assert sorted(step._recordings) == [1, 3]
+
+
+def test_compiled_step_needs_a_loss_that_takes_value_targets():
+    step = CompiledStep(MLP(2, [3], rng=random.Random(0)), F.multiclass_hinge)
+    with pytest.raises(TypeError, match="accepts a Value target"):
+        step([[0.0, 1.0]], [2])
+
+
+def test_fit_compiled_matches_fit():
+    X, y = np.random.default_rng(1).normal(size=(30, 2)), np.random.default_rng(2).integers(0, 3, 30)
+    histories, weights = [], []
+    for compiled in (False, True):
+        model = MLP(2, [8, 3], rng=random.Random(0))
+        options = {"compile": True} if compiled else {}
+        histories.append(fit(model, X, y, F.cross_entropy, Adam(model.parameters(), lr=0.05), epochs=3, batch_size=8,
+                             penalty=lambda ps: 1e-3 * F.l2(ps), verbose=False, **options))
+        weights.append([p.data for p in model.parameters()])
+    assert histories[1].loss == pytest.approx(histories[0].loss, rel=1e-12)
+    assert histories[1].accuracy == histories[0].accuracy
+    assert weights[1] == pytest.approx(weights[0], rel=1e-12)
