@@ -236,3 +236,110 @@ def test_xu_gradient_descent_on_x_squared():
             x.data -= 0.1 * x.grad
             path.append(x.data)
         assert path == pytest.approx(expected, rel=1e-15)
+
+
+# --- slips in the notes, with the corrected values (the notebooks point them out where they occur) ---
+
+
+def test_acharya_lion_probability_is_031_not_039():
+    scores, _, _ = animal_scores()
+    p_lion = F.softmax(scores[0])[0].data
+    assert p_lion == pytest.approx(1 / (1 + math.exp(0.8) + math.exp(-10.2)), rel=1e-14)
+    assert round(p_lion, 2) == 0.31  # the slides' table; the following line says 0.39
+
+
+def test_acharya_2d_update_has_factor_2():
+    w1, w2 = Value(0.5), Value(-1.0)
+    ((w1 - 2) ** 2 + (w2 + 3) ** 2).backward()
+    assert w1.grad == 2 * (0.5 - 2) and w2.grad == 2 * (-1.0 + 3)  # the slides write 3(w2 + 3)
+
+
+def test_xu_half_squared_loss_derivative_is_y_hat_minus_y():
+    y_hat, y = Value(0.8808), 1.0
+    (0.5 * (y - y_hat) ** 2).backward()
+    assert y_hat.grad == pytest.approx(0.8808 - 1.0, rel=1e-14)  # Xu's eqs. 85/104 write y − ŷ
+
+
+def test_xu_delta_recursion_uses_the_next_layers_weights():
+    rng = np.random.default_rng(3)
+    W1, W2, U, x = rng.normal(size=(3, 3)), rng.normal(size=(3, 3)), rng.normal(size=3), rng.normal(size=3)
+    V1 = [[Value(w) for w in row] for row in W1]
+    a1 = [dot(V1[i], x.tolist()).sigmoid() for i in range(3)]
+    a2 = [dot(W2[i].tolist(), a1).sigmoid() for i in range(3)]
+    dot(U.tolist(), a2).backward()
+    z1 = W1 @ x
+    s1 = 1 / (1 + np.exp(-z1))
+    s2 = 1 / (1 + np.exp(-(W2 @ s1)))
+    delta2 = U * s2 * (1 - s2)
+    delta1 = (W2.T @ delta2) * s1 * (1 - s1)  # W^(l+1); Xu's eqs. 120/122 print W^(l)
+    np.testing.assert_allclose([[w.grad for w in row] for row in V1], np.outer(delta1, x), rtol=1e-12)
+
+
+def test_xu_cross_entropy_rounded_values():
+    H = [-(0.3 * math.log(0.7) + 0.7 * math.log(0.3)), -(0.3 * math.log(0.3) + 0.7 * math.log(0.7)),
+         -math.log(0.3), -math.log(0.9)]
+    assert [round(h, 3) for h in H] == [0.950, 0.611, 1.204, 0.105]  # Xu prints 0.949, 0.610, 1.203 (cut)
+
+
+def test_xu_padding_leaves_21_steps_after_four():
+    out = Conv2d(1, 1, 3, padding=1)([np.zeros((5, 5)).tolist()])[0]
+    assert len(out) * len(out[0]) - 4 == 21  # Xu says 12
+
+
+def test_celebi_third_example_point_is_not_in_the_data():
+    X, y = colored_points()
+    assert [-1.4, -1.1] not in X and y[X.index([-1.4, -1.2])] == 2
+
+
+# --- material the notes name: checked against autograd ---
+
+
+def test_datta_row_form_batch_backprop_equals_autograd():
+    rng = np.random.default_rng(4)
+    X, targets = rng.normal(size=(5, 3)), np.array([0, 1, 2, 1, 0])
+    W1, b1, W2, b2 = rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(4, 3)), rng.normal(size=3)
+    Z1 = X @ W1 + b1
+    A1 = np.tanh(Z1)
+    Z2 = A1 @ W2 + b2
+    S = np.exp(Z2 - Z2.max(1, keepdims=True))
+    S /= S.sum(1, keepdims=True)
+    dZ2 = (S - np.eye(3)[targets]) / 5
+    dZ1 = (dZ2 @ W2.T) * (1 - A1**2)
+    expected = {"W1": X.T @ dZ1, "b1": dZ1.sum(0), "W2": A1.T @ dZ2, "b2": dZ2.sum(0), "X": dZ1 @ W1.T}
+
+    V = {"W1": [[Value(v) for v in row] for row in W1], "W2": [[Value(v) for v in row] for row in W2],
+         "b1": [Value(v) for v in b1], "b2": [Value(v) for v in b2], "X": [[Value(v) for v in row] for row in X]}
+    cols1, cols2 = list(zip(*V["W1"])), list(zip(*V["W2"]))
+    loss = 0
+    for row, t in zip(V["X"], targets):
+        a1 = [dot(list(cols1[j]), row, bias=V["b1"][j]).tanh() for j in range(4)]
+        loss = loss + F.cross_entropy([dot(list(cols2[k]), a1, bias=V["b2"][k]) for k in range(3)], int(t))
+    (loss / 5).backward()
+    for name, matrix in expected.items():
+        grads = np.array([[v.grad for v in row] if isinstance(row, list) else row.grad for row in V[name]])
+        np.testing.assert_allclose(grads, matrix, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_acharya_logistic_regression_gradient():
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(size=(2, 7)), np.ones((1, 7))])  # (p + 1) × n, samples in columns
+    y, w0 = rng.integers(0, 2, size=7).astype(float), rng.normal(size=3)
+    w = [Value(v) for v in w0]
+    loss = sum(F.binary_cross_entropy(dot(w, X[:, i].tolist()), y[i]) for i in range(7)) / 7
+    loss.backward()
+    s = 1 / (1 + np.exp(-(X.T @ w0)))
+    np.testing.assert_allclose([v.grad for v in w], X @ (s - y) / 7, rtol=1e-12)
+
+
+def test_datta_max_shift_leaves_softmax_gradient_unchanged():
+    def naive(zs):
+        exps = [z.exp() for z in zs]
+        total = sum(exps[1:], exps[0])
+        return [e / total for e in exps]
+
+    for i in range(3):
+        plain, shifted, m = [Value(v) for v in (1.0, 2.0, 3.0)], [Value(v) for v in (1.0, 2.0, 3.0)], Value(3.0)
+        naive(plain)[i].backward()
+        naive([z - m for z in shifted])[i].backward()
+        assert [z.grad for z in plain] == pytest.approx([z.grad for z in shifted], abs=1e-15)
+        assert abs(m.grad) < 1e-15
