@@ -7,6 +7,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from micrograd_nn import Value
 from micrograd_nn.__main__ import ExpressionError, evaluate_expression, main
@@ -234,3 +236,10 @@ def test_dot_output_never_runs_graphviz(tmp_path, capsys, monkeypatch):
     code, out, err = run_graph(["tanh(x*w)", "--set", "x=1", "w=2", "-o", str(tmp_path / "g.dot")], capsys)
     assert code == 0, err
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+@given(st.text(alphabet="xy0123456789.+-*/()e, =_abcdgilmnoprstuh'\"[]", max_size=40),
+       st.lists(st.sampled_from(["--set", "x=2", "y=-0.5", "x=0", "--backward", "--local-grads", "-o", "g.dot", "--"]),
+                max_size=6))
+def test_any_input_exits_0_or_2_and_never_raises(text, options):
+    assert main(["graph", *options, text, "-o", "fuzz.dot"]) in (0, 2)
