@@ -6,10 +6,16 @@ Needs matplotlib (the `plot` extra), imported only when a picture is drawn.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .engine import Value, no_grad
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from .train import History
 
 __all__ = ["plot_history", "plot_decision_boundary"]
 
@@ -22,14 +28,14 @@ def _matplotlib():
     return matplotlib
 
 
-def _new_axes(figsize: tuple[float, float]):
+def _new_axes(figsize: tuple[float, float]) -> Axes:
     """A fresh Axes from pyplot, so it shows in Jupyter (callers that only save files can pass their own)."""
     import matplotlib.pyplot as plt
 
     return plt.subplots(figsize=figsize)[1]
 
 
-def plot_history(history, ax=None, title: str | None = "Training history"):
+def plot_history(history: History, ax: Axes | None = None, title: str | None = "Training history") -> Axes:
     """history.loss (left axis) and history.accuracy in % (right axis) against the epoch; validation dashed.
 
     Regression histories (accuracy None) draw the loss only. Returns the loss Axes.
@@ -72,8 +78,9 @@ def _scores_on_grid(model: Callable, xs: np.ndarray, ys: np.ndarray) -> np.ndarr
     return np.array([[_floats(model([x, y])) for x in xs.tolist()] for y in ys.tolist()])
 
 
-def plot_decision_boundary(model: Callable, X, y, ax=None, resolution: int = 100, title: str | None = None,
-                           class_names: Sequence[str] | None = None, colors: Sequence | None = None):
+def plot_decision_boundary(model: Callable, X, y, ax: Axes | None = None, resolution: int = 100,
+                           title: str | None = None, class_names: Sequence[str] | None = None,
+                           colors: Sequence | None = None) -> Axes:
     """Shade what `model` predicts over the plane around the 2-D points X, and draw the points coloured by y.
 
     One output s: the score itself, blue (s < 0) to red (s > 0), or colors[0] to colors[1] through white, with

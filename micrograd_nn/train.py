@@ -6,12 +6,16 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import engine
 from .data import batches
 from .engine import Value, no_grad
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["History", "fit", "predict_class", "accuracy", "format_accuracy"]
 
@@ -30,7 +34,7 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float | None] = field(default_factory=list)
 
-    def plot(self, ax=None, title: str | None = "Training history"):
+    def plot(self, ax: Axes | None = None, title: str | None = "Training history") -> Axes:
         """Loss and accuracy per epoch on two y-axes, validation dashed (see plot.plot_history). Returns the Axes."""
         from .plot import plot_history
 
