@@ -1,7 +1,9 @@
 """micrograd_nn: a scalar autograd engine whose computation graph you can see.
 
-Read in this order: engine (Value, backward), functional (softmax, losses),
-nn (Neuron … Conv2d), optim (SGD, Adam), data, train, graph (drawing and stepping).
+Read in this order: ops (the table of op rules), engine (Value, backward),
+derivatives (grad, jacobian, hessian), gradcheck, functional (softmax, losses),
+nn (Neuron … Conv2d), optim (SGD, Adam), serialize (save, load), data, tape (compiled
+replay), train, plot, graph (drawing and stepping); torch_bridge when PyTorch is installed.
 """
 
 from .derivatives import grad, hessian, jacobian
