@@ -21,10 +21,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import engine
+from . import engine, ops
 from .engine import Value, topological_order
 
 __all__ = ["grad", "jacobian", "hessian"]
+
+
+# Ops whose local derivative 0.0 means "this operand was not the one selected" (relu's dead side, max's losers,
+# a class index, the base of a power at exponent 0): those operands receive exactly 0, so an infinite upstream
+# derivative does not turn into 0·∞ = NaN there. PyTorch writes these rules with `where` and indexing and gives
+# the same zeros.
+_SELECTING = frozenset(ops.lookup(key) for key in ("relu", "max", "cross_entropy", "exp_pow"))
 
 
 class _Outputs:
@@ -116,9 +123,13 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], crea
             local_grads = node.rule.local(operands, node) if node._prev else ()
         else:
             operands, local_grads = node._prev, node.local_grads
+        selects = node._op in _SELECTING
         for operand, local in zip(operands, local_grads):
-            if operand in needed:  # plain-number operands are never in `needed`
-                term = node_grad if type(local) is float and local == 1.0 else local * node_grad  # no 1·g nodes
+            if operand in needed:  # plain-number operands never are
+                if type(local) is float and (local == 1.0 or local == 0.0 and selects):
+                    term = node_grad if local == 1.0 else 0.0  # no 1·g or 0·g nodes; no 0·∞ where not selected
+                else:
+                    term = local * node_grad
                 pending.setdefault(operand, []).append(term)
     return [_as_result(found.get(x, 0.0)) for x in inputs]
 
