@@ -27,6 +27,7 @@ from micrograd_nn.data import moons
 from micrograd_nn.engine import topological_order
 from micrograd_nn.nn import MLP, Conv2d, Flatten, Layer, MaxPool2d, ReLU, Sequential
 from micrograd_nn.optim import Adam
+from micrograd_nn.tape import CompiledStep
 
 REPEATS = 7
 LR = 0.05
@@ -142,31 +143,73 @@ class FloatMLP:
         return data_loss / n + ALPHA * reg
 
 
+def demo_loss(model, params, X, y):
+    """The demo step's loss graph, as ours_step builds it (without the backward pass and the update)."""
+    scores = [model(x) for x in X]
+    return mg.sum((1 - yi * s).relu() for yi, s in zip(y, scores)) * (1.0 / len(X)) + ALPHA * F.l2(params)
+
+
+def replayed_step(tape, model, params):
+    """The same SGD step, with the forward and backward pass replayed from a compiled tape."""
+    model.zero_grad()
+    loss = tape.run()
+    for p in params:
+        p.data -= LR * p.grad
+    return loss
+
+
+def close(a: float, b: float, rel: float = 1e-12) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b))
+
+
 def bench_training_step():
     print("1. demo training step: MLP 2-16-16-1, 100 two-moons points, hinge loss + 1e-4·Σp², SGD")
     X, y = demo_data()
     sizes = [2, 16, 16, 1]
-    ours, theirs = MLP(2, [16, 16, 1]), MMLP(2, [16, 16, 1])
-    ours_params, their_params = ours.parameters(), theirs.parameters()
+    ours, theirs, replayed = MLP(2, [16, 16, 1]), MMLP(2, [16, 16, 1]), MLP(2, [16, 16, 1])
+    ours_params, their_params, replayed_params = ours.parameters(), theirs.parameters(), replayed.parameters()
     values = initial_values(len(ours_params))
-    for p, q, v in zip(ours_params, their_params, values):
-        p.data = q.data = v
+    for p, q, r, v in zip(ours_params, their_params, replayed_params, values):
+        p.data = q.data = r.data = v
     floor = FloatMLP(values, sizes)
     # the three implementations agree on the loss and the updated parameters
     losses = (ours_step(ours, ours_params, X, y), micrograd_step(theirs, their_params, X, y), floor.step(X, y))
     assert max(losses) - min(losses) < 1e-9, losses
     assert max(abs(p.data - v) for p, v in zip(ours_params, floor.values())) < 1e-9
     assert max(abs(p.data - q.data) for p, q in zip(ours_params, their_params)) < 1e-9
+    # record the step once; the replay gives the interpreted step's loss, gradients and update (1e-12 relative)
+    started = time.process_time()
+    graph = demo_loss(replayed, replayed_params, X, y)
+    recorded = time.process_time()
+    tape = mg.compile(graph)
+    compiled = time.process_time()
+    del graph
+    assert close(replayed_step(tape, replayed, replayed_params), losses[0])
+    assert all(close(r.grad, p.grad) for r, p in zip(replayed_params, ours_params))
+    assert all(close(r.data, p.data) for r, p in zip(replayed_params, ours_params))
     t = median_times({
         "ours": lambda: ours_step(ours, ours_params, X, y),
+        "replayed": lambda: replayed_step(tape, replayed, replayed_params),
         "micrograd": lambda: micrograd_step(theirs, their_params, X, y),
         "floats": lambda: floor.step(X, y),
     })
+    assert all(close(r.data, p.data) for r, p in zip(replayed_params, ours_params))  # still in step
     row("micrograd_nn", t["ours"])
     row("micrograd 0.1.0", t["micrograd"], f"ours is {t['micrograd'] / t['ours']:.1f}x faster (target >= 20x)")
     row("plain Python floats (floor)", t["floats"], f"ours is {t['ours'] / t['floats']:.2f}x the floor (target <= 4x)")
+    row("micrograd_nn, replayed (mg.compile)", t["replayed"],
+        f"{t['micrograd'] / t['replayed']:.0f}x faster than micrograd (target >= 100x), "
+        f"{t['replayed'] / t['floats']:.2f}x the floor (target <= 1.5x)")
+    lines = tape.source.count("\n") + 1
+    print(f"  recording it: {(recorded - started) * 1e3:.0f} ms to build the graph, "
+          f"{(compiled - recorded) * 1e3:.0f} ms to compile {lines} lines; "
+          f"paid back after {(compiled - started) / (t['ours'] - t['replayed']):.0f} steps")
     results["training_step"] = {"seconds": t, "speedup_vs_micrograd": t["micrograd"] / t["ours"],
-                                "ratio_to_float_floor": t["ours"] / t["floats"]}
+                                "ratio_to_float_floor": t["ours"] / t["floats"],
+                                "replayed_speedup_vs_micrograd": t["micrograd"] / t["replayed"],
+                                "replayed_ratio_to_float_floor": t["replayed"] / t["floats"],
+                                "record_seconds": recorded - started, "compile_seconds": compiled - recorded,
+                                "tape_lines": lines}
 
 
 # --- 2. graph build and backward throughput on the same ~200k-node graph ---
@@ -316,16 +359,38 @@ def bench_ours_only():
         loss.backward()
         optimizer.step()
 
-    t = median_times({"cnn": cnn_step, "adam": adam.step})
+    compiled = CompiledStep(cnn, F.cross_entropy)
+
+    def compiled_cnn_step():
+        optimizer.zero_grad()
+        compiled(images, labels)
+        optimizer.step()
+
+    t = median_times({"cnn": cnn_step, "compiled_cnn": compiled_cnn_step, "adam": adam.step})
     row("CNN step: 16 images 8x8, Conv2d(1,4,3)+pool+Layer", t["cnn"])
+    row("the same step replayed (CompiledStep)", t["compiled_cnn"], f"{t['cnn'] / t['compiled_cnn']:.1f}x faster")
     row(f"Adam step over {len(adam.params)} parameters", t["adam"])
-    results["ours_only"] = {"cnn_step_seconds": t["cnn"], "adam_step_seconds": t["adam"]}
+    results["ours_only"] = {"cnn_step_seconds": t["cnn"], "compiled_cnn_step_seconds": t["compiled_cnn"],
+                            "adam_step_seconds": t["adam"]}
+
+
+def bench_step_memory():
+    """bench/step_memory.py, when it is there: peak memory of the step-through frames of a long chain."""
+    if not Path(__file__).with_name("step_memory.py").exists():
+        return
+    import step_memory  # bench/ is on sys.path when this file runs as a script
+
+    print("\n6. step-through frames")
+    results["step_memory"] = step_memory.main()
+    if results["step_memory"] is not None:
+        print(f"  {results['step_memory']}")
 
 
 def main() -> None:
     print(f"micrograd_nn {mg.__version__} vs micrograd {getattr(micrograd, '__version__', '0.1.0')}, "
           f"Python {results['python']}, median of {REPEATS} interleaved runs, GC on\n")
-    for section in (bench_training_step, bench_throughput, bench_deep_chain, bench_memory, bench_ours_only):
+    for section in (bench_training_step, bench_throughput, bench_deep_chain, bench_memory, bench_ours_only,
+                    bench_step_memory):
         gc.collect()  # start each section clean: micrograd's cyclic garbage would otherwise slow the next one
         section()
     out = Path(__file__).with_name("results.json")
