@@ -146,6 +146,18 @@ class Program:
             out = out + nodes[i]
         return out
 
+    def used_steps_only(self) -> Program:
+        """The same program with every step that its outputs do not depend on replaced by −x₀, so that an
+        error on new leaf values can only come from a node of the outputs' graph."""
+        used = set(self.outputs)
+        steps = list(self.steps)
+        for k in range(len(steps) - 1, -1, -1):
+            if len(self.inputs) + k in used:
+                used.update(x for x in steps[k][1] if _is_index(x))
+            else:
+                steps[k] = ("neg", (0,))
+        return Program(self.inputs, steps, self.outputs)
+
     def op_keys(self) -> set[str]:
         """The op keys this program's steps use."""
         return {key for key, _ in self.steps}
