@@ -212,7 +212,8 @@ def _draw_operands(draw, key: str, n_nodes: int, data: list, wide: bool, unused:
         return (node(), draw(st.sampled_from(POWERS)))
     if key == "bce":
         z = node()
-        labels = [i for i in (unused if wide else range(n_nodes)) if 0.0 <= data[i] <= 1.0 and i != z]
+        low, high = (0.0, 1.0) if wide else (0.01, 0.99)  # a finite-difference step must stay in [0, 1]
+        labels = [i for i in (unused if wide else range(n_nodes)) if low <= data[i] <= high and i != z]
         if labels and draw(st.booleans()):
             y = labels[draw(st.integers(0, len(labels) - 1))]
             if wide:
