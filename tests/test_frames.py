@@ -1,0 +1,199 @@
+"""Step-through frames: the chain-rule ledger of Karpathy's neuron checked by hand, forward equations, node names,
+the number format, memory linear in the graph, and no `.grad` ever touched. No Graphviz is needed here."""
+
+import math
+import re
+import subprocess
+import sys
+import tracemalloc
+
+import pytest
+
+import micrograd_nn as mg
+from micrograd_nn import Value
+from micrograd_nn.engine import topological_order
+from micrograd_nn.frames import backward_steps, fmt, forward_steps, node_names
+from micrograd_nn.nn import MLP
+
+NUMBER = r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]\d+)?"  # a number, not the digit in a name such as x2
+
+
+def neuron():
+    """Karpathy's neuron, labelled as in the lecture: n = x1w1 + x2w2 + b, o = tanh(n); no backward() run."""
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    b = Value(6.8813735870195432, label="b")
+    x1w1, x2w2 = x1 * w1, x2 * w2
+    x1w1.label, x2w2.label = "x1w1", "x2w2"
+    x1w1x2w2 = x1w1 + x2w2
+    x1w1x2w2.label = "x1w1x2w2"
+    n = x1w1x2w2 + b
+    n.label = "n"
+    o = n.tanh()
+    o.label = "o"
+    return o, dict(x1=x1, x2=x2, w1=w1, w2=w2, b=b, n=n)
+
+
+def numbers(line):
+    return [float(t) for t in re.findall(NUMBER, line.split("=", 1)[1])]
+
+
+def frame_of(frames, name):
+    return next(f for f in frames if f.name == name)
+
+
+def test_ledger_of_the_neuron_by_hand():
+    o, v = neuron()
+    frames = list(backward_steps(o))
+    assert [f.name for f in frames[:2]] == ["o", "n"]
+    # do/dn = 1 - tanh(n)^2 = 1 - 0.7071^2 = 0.5 (the lecture's number)
+    (line,) = frame_of(frames, "o").lines()[1:]
+    assert line.startswith("n.grad += ∂o/∂n × o.grad = 1 − out² (0.5) × 1 = 0.5")
+    assert line.endswith("→ n.grad = 0.5")
+    # n = x1w1x2w2 + b: both local derivatives are 1, so both get 0.5
+    lines = frame_of(frames, "n").lines()[1:]
+    assert [numbers(line)[-1] for line in lines] == [0.5, 0.5]
+    # x1w1 = x1·w1 with upstream 0.5: ∂/∂x1 = w1 = -3 → -1.5; ∂/∂w1 = x1 = 2 → 1
+    x_line, w_line = frame_of(frames, "x1w1").lines()[1:]
+    assert x_line == "x1.grad += ∂x1w1/∂x1 × x1w1.grad = w1 (-3) × 0.5 = -1.5   → x1.grad = -1.5"
+    assert w_line == "w1.grad += ∂x1w1/∂w1 × x1w1.grad = x1 (2) × 0.5 = 1   → w1.grad = 1"
+    # x2w2 = x2·w2: ∂/∂x2 = w2 = 1 → 0.5; ∂/∂w2 = x2 = 0 → 0
+    x2_line, w2_line = frame_of(frames, "x2w2").lines()[1:]
+    assert numbers(x2_line) == [1, 0.5, 0.5, 0.5]
+    assert numbers(w2_line) == [0, 0.5, 0, 0]
+    assert frame_of(frames, "x1").describe().endswith("x1.grad = -1.5 is complete")
+    assert all(p.grad == 0.0 for p in v.values())  # computed on the side
+
+
+def test_edges_are_data_and_match_backward():
+    o, v = neuron()
+    frames = list(backward_steps(o))
+    (edge_x1, edge_w1) = frame_of(frames, "x1w1").edges
+    assert edge_x1.child is v["x1"] and edge_x1.position == 0
+    assert (edge_x1.local, edge_x1.upstream, edge_x1.contribution, edge_x1.total_after) == \
+        pytest.approx((-3.0, 0.5, -1.5, -1.5), rel=1e-15)
+    assert edge_w1.local == 2.0 and edge_w1.total_after == pytest.approx(1.0, rel=1e-15)
+    o.backward()
+    final = frames[-1].grads
+    for node in v.values():
+        assert final[node] == node.grad
+
+
+def test_running_total_where_a_node_feeds_several():
+    x = Value(3.0, label="x")
+    y = x * x + x  # dy/dx = 2x + 1 = 7
+    y.label = "y"
+    frames = list(backward_steps(y))
+    lines = [line for f in frames for line in f.lines() if line.strip().startswith("x.grad")]
+    assert len(lines) == 3
+    assert all("running total" in line and "x is used 3 times" in line for line in lines)
+    assert [numbers(line.split("→")[1])[:2] for line in lines] == [[1, 0], [4, 1], [7, 4]]  # x.grad, was
+    y.backward()
+    assert frames[-1].grads[x] == x.grad == 7.0
+
+
+def test_hand_built_nodes_show_the_number_only():
+    x = Value(0.5, label="x")
+    s = Value(math.sin(x.data), (x,), (math.cos(x.data),), "sin")
+    s.label = "s"
+    (line,) = next(f for f in backward_steps(s) if f.node is s).lines()[1:]
+    assert line == f"x.grad += ∂s/∂x × s.grad = {fmt(math.cos(0.5))} × 1 = {fmt(math.cos(0.5))}   → x.grad = " \
+                   f"{fmt(math.cos(0.5))}"
+    assert next(forward_steps(s)).describe().startswith("step 0: x = 0.5")
+    assert list(forward_steps(s))[-1].describe() == f"step 1: s = sin(x) = sin(0.5) = {fmt(math.sin(0.5))}"
+
+
+def test_forward_equations():
+    o, v = neuron()
+    lines = {f.name: f.describe().split(": ", 1)[1] for f in forward_steps(o)}
+    assert lines["x1w1"] == "x1w1 = x1·w1 = 2 × (-3) = -6"
+    assert lines["n"] == "n = x1w1x2w2 + b = (-6) + 6.881 = 0.8814"
+    assert lines["o"] == "o = tanh(n) = tanh(0.8814) = 0.7071"
+    z = mg.dot([Value(2.0, label="w0"), Value(-1.0, label="w1")], [0.5, 3.0], Value(0.25, label="b"))
+    z.label = "z"
+    assert list(forward_steps(z))[-1].describe() == \
+        "step 3: z = Σᵢ wᵢxᵢ + b = w0·0.5 + w1·3 + b = 2 × 0.5 + (-1) × 3 + 0.25 = -1.75"
+
+
+def test_forward_frames_in_evaluation_order():
+    o, _ = neuron()
+    frames = list(forward_steps(o))
+    assert len(frames) == 10 and frames[-1].node is o
+    seen = set()
+    for frame in frames:
+        assert all(child in seen for child in frame.node.children)
+        seen.add(frame.node)
+        assert set(frame.data) == seen
+
+
+def test_backward_frames_of_an_mlp_match_backward_and_do_not_touch_grads():
+    model = MLP(2, [3, 1], activation="tanh")
+    out = model([0.5, -1.0])
+    frames = list(backward_steps(out))
+    params = model.parameters()
+    assert all(p.grad == 0.0 for p in params)
+    n_nodes = len(topological_order(out))
+    assert len(frames) == n_nodes and frames[0].node is out
+    assert [f.step for f in frames] == list(range(n_nodes))
+    out.backward()
+    for p in params:
+        assert frames[-1].grads[p] == p.grad
+
+
+def test_generated_names():
+    x = Value(1.0)
+    y = (x * 3 + 1).tanh() * x
+    names = node_names(topological_order(y))
+    assert sorted(names.values()) == ["add1", "leaf1", "mul1", "mul2", "tanh1"]
+    assert names[x] == "leaf1" and names[y] == "mul2"
+    taken = Value(2.0, label="mul1")
+    z = taken * taken
+    assert node_names(topological_order(z))[z] == "mul2"  # never the name a label already uses
+    model = MLP(2, [1])
+    out = model([1.0, 2.0])
+    given = {p: name for name, p in model.named_parameters()}
+    assert set(given.values()) <= set(node_names(topological_order(out), given).values())
+
+
+@pytest.mark.parametrize("x,text", [
+    (0.0, "0"), (2.0, "2"), (-1.5, "-1.5"), (0.70710678, "0.7071"), (6.8813735870195432, "6.881"),
+    (1.2e-07, "1.2e-07"), (-1.23456e-07, "-1.235e-07"), (0.000999, "9.99e-04"), (0.001, "0.001"),
+    (9999.4, "9999"), (9999.96, "1e+04"), (12345.0, "1.234e+04"), (math.inf, "inf"), (math.nan, "nan"),
+])
+def test_number_format(x, text):
+    assert fmt(x) == text
+
+
+def test_small_nonzero_numbers_never_print_as_zero():
+    for exponent in range(-300, 0, 7):
+        assert float(fmt(10.0**exponent)) != 0.0
+
+
+def chain(length):
+    x = Value(0.5, label="x")
+    y = x
+    for _ in range(length - 1):
+        y = y * 1.0001
+    return y
+
+
+def frames_memory(length):
+    root = chain(length)
+    tracemalloc.start()
+    frames = list(backward_steps(root))
+    size, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(frames) == length
+    return size
+
+
+def test_memory_of_all_frames_grows_linearly():
+    small, large = frames_memory(500), frames_memory(2000)
+    assert large < 5 * small  # 4 times the nodes: linear, not quadratic (which would be 16 times)
+    assert large / 2000 < 2000  # bytes per frame: a few hundred, nowhere near a copy of every number
+
+
+def test_frames_import_no_graphviz():
+    code = "import sys, micrograd_nn.frames; print('graphviz' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
