@@ -292,9 +292,9 @@ def test_practice_gradients_checked_against_a_backward_on_the_side():
     w2_mark = marks[3]
     assert w2_mark.expected == 0.0 and w2_mark.given == 0.1
     table = sheet.table()
-    assert "4 of 5 right" in table and re.search(r"w2\s+0\s+0.1\s+\S+\s+wrong", table)
+    assert "4 of 5 right" in table and re.search(r"w2\s+0\s+0.1\s+0.1\s+wrong", table)  # 0 expected: |given|
     drawn = sheet.graph().source
-    assert drawn.count(G.drawing.RIGHT) == 4 and drawn.count(G.drawing.WRONG) == 1
+    assert drawn.count(G.drawing.RIGHT) == 4 + 1 and drawn.count(G.drawing.WRONG) == 1 + 1  # and the legend
     assert all(v.grad == 0.0 for v in (x1, x2, w1, w2, b, o))  # nothing touched
 
 

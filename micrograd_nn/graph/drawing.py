@@ -99,6 +99,7 @@ class Paint:
     edge_text: dict = field(default_factory=dict)  # (node, k) -> text on the edge from child k
     edge_colors: dict = field(default_factory=dict)  # (node, k) -> colour of that edge
     caption: str = ""
+    legend: list = field(default_factory=list)  # extra (fill colour, text) cells for the legend
 
 
 def _nearest_nodes(root: Value, max_nodes: int | None) -> tuple[list[Value], int]:
@@ -268,6 +269,8 @@ class Scene:
         return dot
 
     def _numbers(self, node: Value, paint: Paint) -> list[str]:
+        """`data …` and `grad …` fields, numbers right-aligned in a fixed width (in the DOT source and the text
+        table; Graphviz's drawings trim the padding, so a record grows by a few points when a number appears)."""
         data = node.data if paint.data is None else paint.data.get(node)
         fields = ["data " + fmt_fixed(data)]
         if self.show_grad:
@@ -370,6 +373,7 @@ class Scene:
         cells = [(fill, text) for fill, text in STYLES.values()]
         if paint.current is not None:
             cells += [(HIGHLIGHT, "this step"), ("#ffffff", "dashed: done"), ("#ffffff", "… running total")]
+        cells += paint.legend
         html = "".join(f'<TD BGCOLOR="{fill}">{text}</TD>' for fill, text in cells)
         dot.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3"><TR>{html}</TR></TABLE>>',
                  shape="plaintext", fontsize="9")

@@ -99,7 +99,9 @@ class Practice:
                     fills[where] = colour
         if self.hide == "local_grads":  # hand-computed gradients need the local derivatives: hide the grads too
             grads = {self.root: 1.0}
-        return Paint(grads=grads, grad_text=grad_text, fills=fills, edge_text=edge_text, edge_colors=edge_colors)
+        legend = [("#ffffff", "? to answer")] + ([(RIGHT, "right"), (WRONG, "wrong")] if self.marks else [])
+        return Paint(grads=grads, grad_text=grad_text, fills=fills, edge_text=edge_text, edge_colors=edge_colors,
+                     legend=legend)
 
     def graph(self) -> Graph:
         """The graph with the questions as `?` (or, after check, the answers green when right, red when wrong)."""
@@ -107,7 +109,8 @@ class Practice:
 
     def check(self, answers: dict) -> list[Mark]:
         """Mark `answers` ({question: number}): right when within a relative error of 1e-3 (4 significant
-        digits). Unknown questions raise ValueError; missing ones are marked wrong with no answer."""
+        digits; where 0 is expected, within 1e-9). The error reported is |given − expected| / |expected|, or
+        |given| where 0 is expected. Unknown questions raise ValueError; missing ones are marked wrong."""
         unknown = [key for key in answers if key not in self.expected]
         if unknown:
             raise ValueError(f"practice.check: {unknown} are not questions of this sheet; they are {self.questions}")
@@ -120,7 +123,7 @@ class Practice:
             if given is None:
                 marks.append(Mark(question, expected, None, None, False))
                 continue
-            error = abs(given - expected) / max(abs(expected), 1e-12)
+            error = abs(given - expected) / (abs(expected) or 1.0)  # where 0 is expected: the absolute error
             right = math.isclose(given, expected, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-9)
             marks.append(Mark(question, expected, float(given), error, right))
         self.marks = marks
@@ -129,7 +132,7 @@ class Practice:
     def table(self) -> str:
         """Expected vs given for every question, with the relative error, as a text table."""
         what = "gradient" if self.hide == "grads" else "∂node/∂child"
-        lines = [f"{what:<24} {'expected':>10} {'given':>10} {'rel. error':>10}  mark"]
+        lines = [f"{what:<24} {'expected':>10} {'given':>10} {'error':>10}  mark"]
         marks = self.marks or [Mark(q, e, None, None, False) for q, e in self.expected.items()]
         for m in marks:
             given = "—" if m.given is None else fmt(m.given)
