@@ -36,12 +36,9 @@ DONE_BORDER = "#8c8c8c"
 QUIET_EDGE = "#9a9a9a"  # the many edges of a collapsed model, so that the current step's stand out
 RIGHT, WRONG = "#9be3a4", "#f4a3a3"  # practice answers
 ACTIVATIONS = ("tanh", "relu", "sigmoid")
-# Layouts with many nodes or one node feeding many: Graphviz's network simplex then dominates the run time
-# (x+x+…+x with 110 terms in graphviz-pure: 15 s → 3 s with these limits), and edge labels, which dot lays
-# out as extra nodes, multiply it (48 s → 5 s as external labels, `xlabel`). Small graphs keep the full search.
-FAST_LAYOUT = {"nslimit": "1", "nslimit1": "1"}
-FAST_LAYOUT_FROM_NODES = 60
-FAST_LAYOUT_FROM_USES = 8
+# A node used by MANY_USES nodes or more, more than FAR_APART_COLUMNS apart, is drawn again next to each use.
+MANY_USES = 8
+FAR_APART_COLUMNS = 6
 
 
 class Graph(graphviz.Digraph):
@@ -179,8 +176,7 @@ class Scene:
                 self.parents.setdefault(child, []).append(node)
         self._cluster_neurons()
         self.units = self._neurons() if collapsed else {}
-        uses = max((len(p) for p in self.parents.values()), default=0)
-        self.fast_layout = len(self.shown) >= FAST_LAYOUT_FROM_NODES or uses >= FAST_LAYOUT_FROM_USES
+        self.spread = self._spread_nodes()
 
     def _cluster_neurons(self) -> None:
         """A node made from one module's parameters (a neuron's z) joins their box, and so does its activation."""
@@ -194,6 +190,28 @@ class Scene:
             users = self.parents.get(node, [])
             if len(users) == 1 and users[0].rule is not None and users[0].rule.key in ACTIVATIONS:
                 self.clusters[users[0]] = module
+
+    def _spread_nodes(self) -> dict:
+        """Nodes used by many nodes far apart in the graph (x+x+…+x, an input added at every step of a chain).
+
+        One drawn node would need an edge across every column in between, which Graphviz lays out as a chain
+        of hidden nodes per column (and an edge label as one more node per column): that, not the number of
+        nodes, made such graphs take many seconds (x+x+…+x with 110 terms: 15 s, 48 s with local derivatives
+        on the edges; drawn this way, 0.1 s). So the node serves its nearest use and a copy of its record
+        (numbers only, no op) stands next to each other use. Returns {node: its uses [(user, k)], nearest first}.
+        """
+        depth: dict = {}  # longest path from a leaf: about the column Graphviz puts a node in
+        for node in topological_order(self.root):
+            if node in self.ids:
+                depth[node] = 1 + max((depth.get(c, 0) for c in node._prev), default=-1)
+        spread = {}
+        for used, users in self.parents.items():
+            if used not in self.ids or len(users) < MANY_USES or not self.visible(used):
+                continue
+            if max(depth[u] for u in users) - min(depth[u] for u in users) > FAR_APART_COLUMNS:
+                uses = [(u, k) for u in dict.fromkeys(users) for k, c in enumerate(u._prev) if c is used]
+                spread[used] = sorted(uses, key=lambda use: depth[use[0]])
+        return spread
 
     def kind(self, node: Value) -> str:
         if node is self.root:
@@ -236,8 +254,6 @@ class Scene:
         paint = paint or Paint()
         dot = Graph(name="computation_graph")
         dot.attr(rankdir=self.rankdir, fontname=FONT)
-        if self.fast_layout:
-            dot.attr(**FAST_LAYOUT, forcelabels="true")
         if self.units:  # room between the layers for their many edges; neurons of a layer packed closely
             dot.attr(ranksep="1.2", nodesep="0.12")
         dot.attr("node", fontname=FONT, fontsize="11")
@@ -246,8 +262,9 @@ class Scene:
         if self.total > len(self.shown):
             caption = (caption + "\n" if caption else "") + \
                 f"showing the {len(self.shown)} nodes nearest the output, of {self.total}"
-        if caption:
-            dot.attr(label=plain_text(caption), labelloc="t", labeljust="l")
+        if caption:  # one line of the drawing per line of text, left-aligned (DOT's \l ends such a line)
+            lines = "".join(plain_text(line) + "\\l" for line in caption.splitlines())
+            dot.attr(label=graphviz.nohtml(lines), labelloc="t", labeljust="l", fontsize="14")
         clustered: dict = {}
         for node in self.shown:
             if self.visible(node) and self.clusters.get(node) and not self.units:  # collapsed: boxes carry names
@@ -300,9 +317,10 @@ class Scene:
         attrs["fillcolor"] = paint.fills.get(node, fill)
         return attrs
 
-    def _node(self, dot: graphviz.Digraph, node: Value, paint: Paint) -> None:
-        node_id = self.ids[node]
-        name = self.name(node)
+    def _node(self, dot: graphviz.Digraph, node: Value, paint: Paint, copy: str = "", use: str = "") -> None:
+        """A node's record (and its op circle). A spread leaf is drawn once per use: `copy` is that copy's id."""
+        node_id = copy or self.ids[node]
+        name = self.name(node) + (use or (f" (1/{len(self.spread[node])})" if node in self.spread else ""))
         if node in self.clusters:  # inside its module's box: the module's name is written once, on the box
             name = name[len(self.clusters[node]) + 1:] if name.startswith(self.clusters[node] + ".") else name
         if self.units.get(node) is node:  # rows stacked across the flow of the graph (records flip with rankdir)
@@ -310,11 +328,14 @@ class Scene:
             label = rows if self.rankdir in ("LR", "RL") else "{ " + rows + " }"
         else:
             label = "{ " + " | ".join([record_text(name)] + [record_text(f) for f in self._numbers(node, paint)]) + " }"
-        dot.node(node_id, label, shape="record", **self._style(node, paint))
-        if node._prev and node not in self.units:
+        # With copies hanging off it, the rest of the graph keeps straight edges (a group), instead of drifting
+        # half a node sideways at every op that takes a copy.
+        line = {"group": "main"} if self.spread and not copy else {}
+        dot.node(node_id, label, shape="record", **self._style(node, paint), **line)
+        if node._prev and node not in self.units and not copy:
             op_id = node_id + "_op"
             dot.node(op_id, plain_text(_folded(node)), shape="circle", width="0.3", fixedsize="false",
-                     fontsize="10", margin="0.02")
+                     fontsize="10", margin="0.02", **line)
             dot.edge(op_id, node_id, **self._hot(node, paint, None))
 
     def _neuron_fields(self, head: Value, paint: Paint) -> list[str]:
@@ -356,13 +377,18 @@ class Scene:
                 continue
             if not self.visible(child):
                 continue
+            tail = self.ids[child]
+            if child in self.spread and self.spread[child].index((node, k)) > 0:  # a copy, next to this use
+                tail = f"{tail}_for_{self.ids[node]}_{k}"
+                use = self.spread[child].index((node, k)) + 1
+                self._node(dot, child, paint, tail, f" ({use}/{len(self.spread[child])})")
             label = paint.edge_text.get((node, k))
             if label is None and self.show_local_grads:
                 label = fmt(local)
             attrs = self._hot(node, paint, k)
-            if label is not None:  # an external label: a label proper is a node of the layout, and slows it down
-                attrs["xlabel" if self.fast_layout else "label"] = plain_text(label)
-            dot.edge(self.ids[child], target, **attrs)
+            if label is not None:
+                attrs["label"] = plain_text(label)
+            dot.edge(tail, target, **attrs)
         if hidden:
             note = self.ids[node] + "_hidden"
             dot.node(note, f"{hidden} input{'s' if hidden > 1 else ''} hidden", shape="note", style="filled",
