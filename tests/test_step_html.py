@@ -189,3 +189,74 @@ def test_repr_html_is_the_page_body_and_print_gives_the_ledger():
     stream = io.StringIO()
     print(steps, file=stream)
     assert "x1.grad = -1.5" in stream.getvalue()
+
+
+FAKE_DOM = """
+function El(tag, attrs) {
+  this.tagName = tag; this.attrs = attrs || {}; this.handlers = {}; this.value = attrs && attrs.value;
+  this.textContent = ""; this.checked = false; var names = new Set();
+  this.classList = { add: function (c) { names.add(c); }, contains: function (c) { return names.has(c); },
+                     toggle: function (c, on) { if (on === undefined) on = !names.has(c);
+                                                if (on) names.add(c); else names.delete(c); } };
+  this.type = this.attrs.type;
+}
+El.prototype.addEventListener = function (kind, f) { this.handlers[kind] = f; };
+El.prototype.getAttribute = function (k) { return this.attrs[k]; };
+El.prototype.fire = function (kind, extra) {
+  var e = Object.assign({ target: this, preventDefault: function () {} }, extra || {});
+  this.handlers[kind](e);
+};
+var frames = []; for (var i = 0; i < FRAMES; i++) frames.push(new El("section"));
+var buttons = ["first", "prev", "play", "next", "last"].map(function (g) { return new El("button", {"data-go": g}); });
+var slider = new El("input", { type: "range", value: "0" }), label = new El("span");
+var fit = new El("input", { type: "checkbox" });
+var root = new El("div");
+root.querySelectorAll = function (q) { return q === ".mg-frame" ? frames : buttons; };
+root.querySelector = function (q) {
+  return { ".mg-slider": slider, ".mg-label": label, "[data-go=play]": buttons[2], ".mg-fit-toggle": fit }[q];
+};
+var document = { getElementById: function () { return root; } };
+var timers = [];
+function setInterval(f) { timers.push(f); return timers.length; }
+function clearInterval() {}
+function shown() { return frames.findIndex(function (f) { return f.classList.contains("mg-shown"); }); }
+var log = [];
+function note(what) { log.push([what, shown(), label.textContent]); }
+"""
+
+SCENARIO = """
+note("start");
+buttons[3].fire("click"); note("next");
+root.fire("keydown", { key: "ArrowRight" }); note("right");
+root.fire("keydown", { key: "ArrowLeft" }); note("left");
+slider.value = "5"; slider.fire("input"); note("slider");
+buttons[4].fire("click"); note("last");
+buttons[3].fire("click"); note("next at the end");
+buttons[0].fire("click"); note("first");
+buttons[2].fire("click"); timers[0](); timers[0](); note("play");
+fit.checked = true; fit.fire("change", { target: fit });
+log.push(["live", root.classList.contains("mg-live"), root.classList.contains("mg-fit")]);
+console.log(JSON.stringify(log));
+"""
+
+
+def test_the_controls_move_between_frames_under_node():
+    """The page's own script, run by Node.js against a stand-in for the few DOM calls it makes."""
+    import json
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed: the script is not run (the HTML test checks the markup it needs)")
+    text = show_steps(karpathy_neuron()).html(standalone=True)
+    script = re.search(r"<script>(.*?)</script>", text, re.DOTALL).group(1)
+    program = FAKE_DOM.replace("FRAMES", "10") + script + SCENARIO
+    done = subprocess.run([node, "-e", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    log = json.loads(done.stdout)
+    steps = [(what, frame) for what, frame, *_ in log[:-1]]
+    assert steps == [("start", 0), ("next", 1), ("right", 2), ("left", 1), ("slider", 5), ("last", 9),
+                     ("next at the end", 9), ("first", 0), ("play", 2)]
+    assert log[0][2] == "backward step 0 / 9"
+    assert log[-1] == ["live", True, True]
