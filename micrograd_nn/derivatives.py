@@ -21,17 +21,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import engine, ops
+from . import engine
 from .engine import Value, topological_order
+from .ops import _data
 
 __all__ = ["grad", "jacobian", "hessian"]
 
 
-# Ops whose local derivative 0.0 means "this operand was not the one selected" (relu's dead side, max's losers,
-# a class index, the base of a power at exponent 0): those operands receive exactly 0, so an infinite upstream
-# derivative does not turn into 0·∞ = NaN there. PyTorch writes these rules with `where` and indexing and gives
-# the same zeros.
-_SELECTING = frozenset(ops.lookup(key) for key in ("relu", "max", "cross_entropy", "exp_pow"))
+# Operand positions whose local derivative 0.0 means "this operand was not selected": relu's dead side, max's
+# losers, the class index of a cross-entropy, the base of a power at exponent 0 (None: every position). Those
+# operands receive exactly 0, so an infinite derivative upstream does not turn into 0·∞ = NaN there; PyTorch writes
+# these rules with `where` and indexing and gives the same zeros. Elsewhere a zero is a number like any other
+# (a softmax probability that underflowed to 0 times ∞ is NaN, in both).
+_SELECTED = {"relu": None, "max": None, "cross_entropy": -1, "exp_pow": 0}  # by key: "**" names two ops
+
+
+def _not_selected(node: Value, position: int, operands: tuple, local) -> bool:
+    if type(local) is not float or local != 0.0 or node.rule is None or node.rule.key not in _SELECTED:
+        return False
+    if node.rule.key == "exp_pow" and _data(operands[1]) != 0.0:
+        return False  # the base's derivative b·a^(b−1) underflowed: a number, not a branch
+    selected = _SELECTED[node.rule.key]
+    return selected is None or position == selected % len(operands)
 
 
 class _Outputs:
@@ -118,16 +129,20 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], crea
         node_grad = _total(terms)
         if node in wanted:
             found[node] = node_grad
+        if not node._prev:
+            continue
+        operands = node.operands
         if create_graph:
-            operands = node.operands
-            local_grads = node.rule.local(operands, node) if node._prev else ()
-        else:
-            operands, local_grads = node._prev, node.local_grads
-        selects = node._op in _SELECTING
-        for operand, local in zip(operands, local_grads):
+            local_grads = node.rule.local(operands, node)
+        else:  # the stored floats belong to the children: the Values among the operands, in order
+            stored = iter(node.local_grads)
+            local_grads = [next(stored) if isinstance(v, Value) else 0.0 for v in operands]
+        for position, (operand, local) in enumerate(zip(operands, local_grads)):
             if operand in needed:  # plain-number operands never are
-                if type(local) is float and (local == 1.0 or local == 0.0 and selects):
-                    term = node_grad if local == 1.0 else 0.0  # no 1·g or 0·g nodes; no 0·∞ where not selected
+                if _not_selected(node, position, operands, local):
+                    term = 0.0
+                elif type(local) is float and local == 1.0:
+                    term = node_grad  # no 1·g nodes
                 else:
                     term = local * node_grad
                 pending.setdefault(operand, []).append(term)
