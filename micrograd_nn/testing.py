@@ -25,6 +25,7 @@ its first operand instead.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -58,7 +59,8 @@ def wide_values(min_exponent: float = -300.0, max_exponent: float = 300.0) -> st
     """Floats of either sign with magnitudes 10^e for e in [min_exponent, max_exponent], and ordinary ones."""
     magnitudes = st.builds(lambda sign, e: sign * 10.0**e, st.sampled_from((-1.0, 1.0)),
                            st.floats(min_exponent, max_exponent))
-    return st.one_of(finite_values(-3.0, 3.0), magnitudes)
+    ordinary = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+    return st.one_of(ordinary, magnitudes)
 
 
 def _is_index(operand) -> bool:
@@ -110,7 +112,17 @@ def _torch_step(key: str, xs: list, total, dot):
     if key == "cross_entropy":
         logits = torch.stack([tensor(x) for x in xs[:-1]]).unsqueeze(0)
         return torch.nn.functional.cross_entropy(logits, torch.tensor([int(xs[-1])]))
-    return torch.nn.functional.binary_cross_entropy_with_logits(xs[0], tensor(xs[1]))
+    # PyTorch's fused loss, whose derivatives are σ(z) − y and −z, with its value corrected: it computes
+    # (1 − y)·z + max(−z, 0) + log(e^(−m) + e^(−z−m)), which loses a loss that is small beside |z| (z = −412.76,
+    # y = 0: it gives 0; the loss is log(1 + e^(−412.76)) = 5.5e-180). The corrected value takes
+    # log(1 + e^(−|z|)) + (1 − y)·z for z ≥ 0 and log(1 + e^z) − y·z below, where nothing cancels.
+    z, y = xs[0], tensor(xs[1])
+    fused = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
+    with torch.no_grad():
+        softplus = torch.nn.functional.softplus
+        exact = torch.where(z >= 0, softplus(-z, threshold=40.0) + (1.0 - y) * z, softplus(z, threshold=40.0) - y * z)
+        correction = exact - fused
+    return fused + correction
 
 
 def _in_order(terms):
@@ -189,6 +201,12 @@ def _well_conditioned(key: str, values: list, operands: tuple) -> bool:
     return True
 
 
+def _good_label(y: float, wide: bool) -> bool:
+    """A label node for binary cross-entropy: in [0, 1]; well-conditioned programs keep it inside [0.01, 0.99],
+    so that a finite-difference step stays in [0, 1]."""
+    return 0.0 <= y <= 1.0 if wide else 0.01 <= y <= 0.99
+
+
 def _draw_operands(draw, key: str, n_nodes: int, data: list, wide: bool, unused: list) -> tuple:
     """Operands for one step: node indices (in wide programs, nodes not used yet) and plain numbers."""
     number = wide_values() if wide else finite_values(-3.0, 3.0)
@@ -212,8 +230,7 @@ def _draw_operands(draw, key: str, n_nodes: int, data: list, wide: bool, unused:
         return (node(), draw(st.sampled_from(POWERS)))
     if key == "bce":
         z = node()
-        low, high = (0.0, 1.0) if wide else (0.01, 0.99)  # a finite-difference step must stay in [0, 1]
-        labels = [i for i in (unused if wide else range(n_nodes)) if low <= data[i] <= high and i != z]
+        labels = [i for i in (unused if wide else range(n_nodes)) if _good_label(data[i], wide) and i != z]
         if labels and draw(st.booleans()):
             y = labels[draw(st.integers(0, len(labels) - 1))]
             if wide:
@@ -272,4 +289,24 @@ def _run(key: str, operands: tuple, data: list, wide: bool) -> float | None:
             result = _value_step(key, [Value(data[x]) if _is_index(x) else x for x in operands]).data
         except (ArithmeticError, ValueError):  # e.g. exp overflow: an error here, inf in PyTorch
             return None
-    return result if wide or math.isfinite(result) else None
+    if wide:
+        return None if _loses_digits(key, values, result) else result
+    return result if math.isfinite(result) else None
+
+
+def _loses_digits(key: str, values: list, result: float) -> bool:
+    """Where a wide program's node would differ from PyTorch's by more than rounding of the inputs allows:
+    - a result below the normal range (2.2e-308) keeps fewer significant bits, and 1/x of it overflows;
+    - tanh for 8 < |x| < 19.1: the engine's rule 1 − out·out rounds out² before subtracting, PyTorch's
+      fused multiply-add does not, and there 1 − tanh² < 1e-7, so they part beyond 1e-9 relative;
+    - cross-entropy computed as max z + log Σ e^(z − max z) − z_t keeps only the digits of max z, so a loss
+      much smaller than max |z| loses its last digits (PyTorch subtracts z_t − max z first).
+    """
+    if not (abs(result) == 0.0 or sys.float_info.min <= abs(result) <= sys.float_info.max):
+        return True
+    if key == "tanh":
+        return 8.0 < abs(values[0]) < 19.1
+    if key == "cross_entropy":
+        logits, target = values[:-1], int(values[-1])
+        return 4.4e-16 * max(abs(max(logits)), abs(logits[target]), 1.0) > 1e-12 * result
+    return False
