@@ -109,6 +109,8 @@ class Trace:
     """What every frame of one pass shares: the graph in order, node names and how many nodes use each node."""
 
     def __init__(self, root: Value, direction: str, names: dict | None = None):
+        if not isinstance(root, Value):
+            raise TypeError(f"{direction} steps need a Value as root, got {type(root).__name__}: {root!r}")
         self.root = root
         self.direction = direction
         self.order = topological_order(root)

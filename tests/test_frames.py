@@ -199,3 +199,10 @@ def test_frames_import_no_graphviz():
     code = "import sys, micrograd_nn.frames; print('graphviz' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_bad_roots_are_refused_by_type():
+    with pytest.raises(TypeError, match="need a Value as root, got float"):
+        next(backward_steps(1.5))
+    with pytest.raises(TypeError, match="need a Value as root, got list"):
+        next(forward_steps([Value(1.0)]))

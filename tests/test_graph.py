@@ -100,6 +100,18 @@ def test_source_is_deterministic_and_styles_kinds():
     assert G.HIGHLIGHT in highlighted
 
 
+def test_bad_arguments_are_refused_with_their_names():
+    o = karpathy_neuron()
+    with pytest.raises(TypeError, match="needs a Value as root, got float"):
+        draw_graph(0.5)
+    with pytest.raises(ValueError, match="rankdir must be one of"):
+        draw_graph(o, rankdir="XY")
+    with pytest.raises(ValueError, match="max_nodes must be a positive int"):
+        draw_graph(o, max_nodes=0)
+    with pytest.raises(TypeError, match="show_steps needs a Value"):
+        show_steps("o")
+
+
 def test_step_through_parameters_are_not_in_the_public_signature():
     import inspect
 
@@ -125,7 +137,7 @@ def test_collapsed_neurons_are_one_box_with_their_numbers():
     model = MLP(2, [16, 16, 1], activation="tanh")
     out = model([Value(0.5, label="x0"), Value(-1.0, label="x1")])
     out.backward()
-    src = draw_graph(out, parameters=model, collapsed=True, max_nodes=None).source
+    src = draw_graph(out, parameters=model, collapsed=True).source  # max_nodes counts boxes
     boxes = [line for line in src.splitlines() if "z = Σ w·x + b" in line]
     assert len(boxes) == 33
     neuron = model.layers[1].neurons[3]

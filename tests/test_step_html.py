@@ -169,7 +169,7 @@ def test_collapsed_step_through_of_a_2_16_16_1_mlp():
     mg.manual_seed(1)
     model = MLP(2, [16, 16, 1], activation="tanh")
     loss = (model([Value(0.5, label="x0"), Value(-1.0, label="x1")]) - 1.0) ** 2
-    steps = show_steps(loss, parameters=model, collapsed=True, max_nodes=None)
+    steps = show_steps(loss, parameters=model, collapsed=True)
     pictures = list(steps.pictures())
     drawn_nodes = {frame.node for frame, _ in pictures}
     assert not any(p in drawn_nodes for p in model.parameters())  # the weights' steps are in their box's ledger

@@ -154,6 +154,8 @@ class Scene:
     def __init__(self, root: Value, rankdir: str = "LR", show_grad: bool = True, show_local_grads: bool = False,
                  max_nodes: int | None = 150, parameters=None, legend: bool = True, collapsed: bool = False,
                  names: dict | None = None):
+        if not isinstance(root, Value):
+            raise TypeError(f"draw_graph needs a Value as root, got {type(root).__name__}: {root!r}")
         if rankdir not in ("LR", "RL", "TB", "BT"):
             raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
         if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
@@ -168,15 +170,30 @@ class Scene:
                 parameters.parameters() if hasattr(parameters, "parameters") else parameters)
         self.names = names if names is not None else node_names(topological_order(root), module_names)
         self.clusters = {p: module_of(name) for p, name in module_names.items() if module_of(name)}
-        self.shown, self.total = _nearest_nodes(root, max_nodes)
+        self.shown, self.total = _nearest_nodes(root, None if collapsed else max_nodes)
+        self._index()
+        self._cluster_neurons()
+        self.units = self._neurons() if collapsed else {}
+        if collapsed and max_nodes is not None:
+            self._keep_nearest_boxes(max_nodes)
+        self.spread = self._spread_nodes()
+
+    def _index(self) -> None:
         self.ids = {node: f"n{i}" for i, node in enumerate(self.shown)}
         self.parents: dict = {}
         for node in self.shown:
             for child in node._prev:
                 self.parents.setdefault(child, []).append(node)
-        self._cluster_neurons()
-        self.units = self._neurons() if collapsed else {}
-        self.spread = self._spread_nodes()
+
+    def _keep_nearest_boxes(self, max_nodes: int) -> None:
+        """Collapsed, `max_nodes` counts what is drawn (a neuron box counts once, its weights not at all)."""
+        heads = [node for node in self.shown if self.head(node) is node]
+        if len(heads) <= max_nodes:
+            return
+        kept = set(heads[:max_nodes])
+        self.shown = [node for node in self.shown if self.head(node) in kept]
+        self.units = {node: head for node, head in self.units.items() if head in kept}
+        self._index()
 
     def _cluster_neurons(self) -> None:
         """A node made from one module's parameters (a neuron's z) joins their box, and so does its activation."""
