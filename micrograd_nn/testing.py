@@ -298,7 +298,8 @@ def _loses_digits(key: str, values: list, result: float) -> bool:
     """Where a wide program's node would differ from PyTorch's by more than rounding of the inputs allows:
     - a result below the normal range (2.2e-308) keeps fewer significant bits, and 1/x of it overflows;
     - tanh for 8 < |x| < 19.1: the engine's rule 1 − out·out rounds out² before subtracting, PyTorch's
-      fused multiply-add does not, and there 1 − tanh² < 1e-7, so they part beyond 1e-9 relative;
+      fused multiply-add does not, and there 1 − tanh² < 1e-7, so they part beyond 1e-9 relative (both
+      start from the rounded tanh, so neither has all the digits of sech² x there);
     - cross-entropy computed as max z + log Σ e^(z − max z) − z_t keeps only the digits of max z, so a loss
       much smaller than max |z| loses its last digits (PyTorch subtracts z_t − max z first).
     """

@@ -86,3 +86,56 @@ def test_used_steps_only_keeps_the_value_of_the_outputs(data):
     program = data.draw(programs())
     pruned = program.used_steps_only()
     assert program([Value(x) for x in program.inputs]).data == pruned([Value(x) for x in program.inputs]).data
+
+
+# --- what the wide programs showed ---
+
+
+def test_operands_not_selected_get_exactly_zero_as_in_pytorch():
+    """relu's dead side and max's losers receive 0 even when the derivative above them is infinite (PyTorch
+    routes these with `where` and indexing); a multiplication by 0 gives 0·∞ = NaN in both."""
+    def f(v, relu, maximum):
+        big = v[2] * v[2]  # 1e300² overflows: ∂out/∂(relu and max nodes) = inf
+        return (relu(v[0]) + maximum([v[0], v[1]])) * big + v[0] * 0.0 * big
+
+    xs = [-1.0, 2.0, 1e300]
+    leaves = [Value(x) for x in xs]
+    ours = [g.data for g in mg.grad(f(leaves, Value.relu, mg.maximum), leaves)]
+    t = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in xs]
+    theirs = torch.autograd.grad(f(t, torch.relu, lambda vs: torch.stack(vs).max(dim=0).values), t)
+    assert all(same_float(a, b.item()) for a, b in zip(ours, theirs))
+    assert math.isnan(ours[0]) and ours[1] == math.inf  # x0: 0·∞ through the product; x1 wins the max
+
+    x = Value(-1.0)
+    big = Value(1e300) * 1e300
+    assert mg.grad(x.relu() * big, [x])[0].data == 0.0
+
+
+def test_a_power_whose_exponent_is_a_number_is_not_a_base_at_exponent_zero():
+    a = Value(-2.78e241)  # d(a⁻¹)/da = −a⁻² underflows to −0: a number times ∞ upstream is NaN, as in PyTorch
+    out = -0.66 / a**-1.0
+    t = torch.tensor(-2.78e241, dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(-0.66 / t**-1.0, t)
+    assert math.isnan(mg.grad(out, [a])[0].data) and math.isnan(expected.item())
+
+
+@pytest.mark.xfail(strict=True, reason="ops.TANH's rule 1 − out·out rounds out² before subtracting; PyTorch's "
+                                       "fused multiply-add, like (1 − out)·(1 + out), does not (wide programs avoid "
+                                       "8 < |x| < 19.1)")
+def test_tanh_derivative_near_saturation_agrees_with_pytorch():
+    x = Value(10.0)
+    (g,) = mg.grad(x.tanh(), [x])
+    t = math.tanh(10.0)
+    xt = torch.tensor(10.0, dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(torch.tanh(xt), xt)
+    assert (1 - t) * (1 + t) == pytest.approx(expected.item(), rel=1e-15)  # 1 − out², out² not rounded
+    assert g.data == pytest.approx(expected.item(), rel=1e-12)
+
+
+@pytest.mark.xfail(strict=True, reason="functional's cross-entropy adds max z + log Σ before subtracting z_t; "
+                                       "(max z − z_t) + log Σ keeps a small loss (wide programs avoid it)")
+def test_cross_entropy_keeps_a_loss_much_smaller_than_its_logits():
+    import micrograd_nn.functional as F
+
+    assert F.cross_entropy([10.0, -30.0], 0).data == pytest.approx(math.log1p(math.exp(-40.0)), rel=1e-12)
+    assert F.cross_entropy([1e300, 1e300], 0).data == pytest.approx(math.log(2.0), rel=1e-12)
