@@ -15,9 +15,10 @@ This module needs no Graphviz: the ledger text, the drawings, GIFs and practice 
 Numbers (`fmt`): 4 significant digits, trailing zeros dropped as in the `g` format; scientific notation
 when 0 < |x| < 1e-3 or |x| ≥ 1e4 (`1.2e-07`, `-3.142e+05`), so a non-zero number never prints as 0.
 
-Names (`node_names`): a node's label where it has one (or its name in `named_parameters()` when a module
-is given); otherwise its op's key and a counter in topological order (`add1`, `mul2`, `tanh1`, `dot3`,
-`leaf1` for an unlabelled leaf), skipping names a label already uses.
+Names (`node_names`): a node's label where it has one (or, given a module, its name in `named_parameters()`,
+and `<neuron>.z` / `<neuron>.a` for a neuron's sum and activation: `model_names`); otherwise its op's key and
+a counter in topological order (`add1`, `mul2`, `tanh1`, `dot3`, `leaf1` for an unlabelled leaf), skipping
+names a label already uses.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from typing import NamedTuple
 
 from .engine import Value, topological_order
 
-__all__ = ["fmt", "node_names", "Edge", "Frame", "Trace", "forward_steps", "backward_steps"]
+__all__ = ["fmt", "node_names", "model_names", "Edge", "Frame", "Trace", "forward_steps", "backward_steps"]
 
 SCIENTIFIC_BELOW = 1e-3
 SCIENTIFIC_FROM = 1e4
+LONG_FORMULA = 7  # operands; a backward step's header then names the op only
 
 
 def fmt(x: float) -> str:
@@ -67,6 +69,42 @@ def parameter_names(module) -> dict:
     """{parameter Value: dotted name} from a module's `named_parameters()` (or {} for anything else)."""
     named = getattr(module, "named_parameters", None)
     return {p: name for name, p in named()} if callable(named) else {}
+
+
+def module_of(name: str) -> str:
+    """The module part of a parameter's dotted name: `layers.0.neurons.3.w.1` → `layers.0.neurons.3`."""
+    parts = name.split(".")
+    while parts and parts[-1].isdigit():
+        parts.pop()
+    return ".".join(parts[:-1])
+
+
+ACTIVATIONS = ("tanh", "relu", "sigmoid")
+
+
+def model_names(order: list[Value], module) -> dict:
+    """Names from a module: its parameters' dotted names, and for a neuron applied once in the graph, its
+    z = Σ wᵢxᵢ + b as `<neuron>.z` and its activation as `<neuron>.a` (`layers.1.neurons.3.a`)."""
+    given = parameter_names(module)
+    found: dict = {}  # neuron -> the dot nodes made from its parameters
+    for node in order:
+        if node.rule is not None and node.rule.key == "dot":
+            modules = {module_of(given[c]) for c in node._prev if c in given}
+            if len(modules) == 1:
+                found.setdefault(modules.pop(), []).append(node)
+    users: dict = {}
+    for node in order:
+        for child in node._prev:
+            users.setdefault(child, []).append(node)
+    for neuron, zs in found.items():
+        if len(zs) != 1 or not neuron:  # applied to several samples: no single name fits
+            continue
+        z = zs[0]
+        given.setdefault(z, f"{neuron}.z")
+        after = users.get(z, [])
+        if len(after) == 1 and after[0].rule is not None and after[0].rule.key in ACTIVATIONS:
+            given.setdefault(after[0], f"{neuron}.a")
+    return given
 
 
 def node_names(order: list[Value], given: dict | None = None) -> dict:
@@ -187,6 +225,9 @@ class Frame:
         if not self.node._prev:
             return [f"step {self.step}: {name} is a leaf: its gradient {name}.grad = {fmt(self.value)} is complete"]
         formula = _formula(self.node, operand_names(self.node, self.trace.name))
+        if len(self.node.operands) > LONG_FORMULA:  # the edge lines below name every operand
+            formula = f"{self.node._op} of {len(self.node.operands)} operands" if self.node.rule is None or \
+                self.node.rule.key != "dot" else f"Σᵢ wᵢxᵢ + b over {len(self.node.operands) // 2} terms"
         head = (f"step {self.step}: {name} = {formula}: {name}.grad = {fmt(self.value)} is complete; "
                 "the chain rule passes it on:")
         return [head] + [self.edge_line(edge) for edge in self.edges]
@@ -198,7 +239,9 @@ class Frame:
         local = fmt(edge.local)
         rule = local_rule_text(node, edge.position, names)
         factor = local if rule is None or rule == local else f"{rule} ({local})"
-        line = (f"{child}.grad += ∂{parent}/∂{child} × {parent}.grad = {factor} × {fmt(edge.upstream)} = "
+        upstream = fmt(edge.upstream)
+        upstream = f"({upstream})" if upstream.startswith("-") else upstream
+        line = (f"{child}.grad += ∂{parent}/∂{child} × {parent}.grad = {factor} × {upstream} = "
                 f"{fmt(edge.contribution)}   → {child}.grad = {fmt(edge.total_after)}")
         uses = self.trace.uses.get(edge.child, 1)
         if uses > 1:  # several nodes add into this gradient: show what it held before

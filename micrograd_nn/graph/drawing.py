@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import graphviz
 
 from ..engine import Value, topological_order
-from ..frames import fmt, fmt_fixed, node_names, parameter_names
+from ..frames import ACTIVATIONS, fmt, fmt_fixed, model_names, module_of, node_names, parameter_names
 from .binary import RenderFailure, no_binary_hint, svgs
 
 __all__ = ["draw_graph", "Graph", "Scene", "Paint", "STYLES", "HIGHLIGHT"]
@@ -35,7 +35,6 @@ HOT_EDGE = "#d62728"  # edges carrying gradient (or values) in this step
 DONE_BORDER = "#8c8c8c"
 QUIET_EDGE = "#9a9a9a"  # the many edges of a collapsed model, so that the current step's stand out
 RIGHT, WRONG = "#9be3a4", "#f4a3a3"  # practice answers
-ACTIVATIONS = ("tanh", "relu", "sigmoid")
 # A node used by MANY_USES nodes or more, more than FAR_APART_COLUMNS apart, is drawn again next to each use.
 MANY_USES = 8
 FAR_APART_COLUMNS = 6
@@ -120,14 +119,6 @@ def guess_kind(node: Value) -> str:
     return "input" if not node.label or node.label.startswith("x") else "parameter"
 
 
-def module_of(name: str) -> str:
-    """The module part of a parameter's dotted name: `layers.0.neurons.3.w.1` → `layers.0.neurons.3`."""
-    parts = name.split(".")
-    while parts and parts[-1].isdigit():
-        parts.pop()
-    return ".".join(parts[:-1])
-
-
 OP_TEXT_MAX = 10  # an op circle stays small; a longer hand-built op name is cut (the ledger has it whole)
 
 
@@ -163,12 +154,13 @@ class Scene:
         self.root, self.rankdir, self.show_grad, self.show_local_grads = root, rankdir, show_grad, show_local_grads
         self.legend = legend
         module_names = parameter_names(parameters)
+        order = topological_order(root)
         if parameters is None:
             self.parameters = None
         else:
             self.parameters = set(module_names) if module_names else set(
                 parameters.parameters() if hasattr(parameters, "parameters") else parameters)
-        self.names = names if names is not None else node_names(topological_order(root), module_names)
+        self.names = names if names is not None else node_names(order, model_names(order, parameters))
         self.clusters = {p: module_of(name) for p, name in module_names.items() if module_of(name)}
         self.shown, self.total = _nearest_nodes(root, None if collapsed else max_nodes)
         self._index()

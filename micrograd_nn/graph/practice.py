@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..engine import Value, topological_order
-from ..frames import backward_steps, fmt, node_names, parameter_names
+from ..frames import backward_steps, fmt, model_names, node_names
 from .display import svg_or_problem
 from .drawing import RIGHT, WRONG, Graph, Paint, Scene
 from .steps import html_text, inline_svg
@@ -42,7 +42,7 @@ class Practice:
             raise ValueError(f"hide must be 'grads' or 'local_grads', got {hide!r}")
         order = topological_order(root)
         self.root, self.hide = root, hide
-        self.names = node_names(order, parameter_names(parameters))
+        self.names = node_names(order, model_names(order, parameters))
         self.scene = Scene(root, rankdir, True, hide == "local_grads", max_nodes, parameters, True, False, self.names)
         by_name = {name: node for node, name in self.names.items()}
         if nodes is None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..engine import Value, topological_order
-from ..frames import Frame, backward_steps, forward_steps, node_names, parameter_names, replay
+from ..frames import Frame, backward_steps, forward_steps, model_names, node_names, replay
 from .binary import RenderFailure, no_binary_hint, run_dot, svgs
 from .drawing import Graph, Paint, Scene
 
@@ -37,7 +37,8 @@ class StepThrough:
             raise ValueError(f"direction must be 'forward' or 'backward', got {direction!r}")
         if not isinstance(root, Value):
             raise TypeError(f"show_steps needs a Value, got {type(root).__name__}")
-        names = node_names(topological_order(root), parameter_names(parameters))
+        order = topological_order(root)
+        names = node_names(order, model_names(order, parameters))
         self.root, self.direction = root, direction
         self.scene = Scene(root, rankdir, direction == "backward", show_local_grads, max_nodes, parameters, legend,
                            collapsed, names)
