@@ -206,3 +206,31 @@ def test_bad_roots_are_refused_by_type():
         next(backward_steps(1.5))
     with pytest.raises(TypeError, match="need a Value as root, got list"):
         next(forward_steps([Value(1.0)]))
+
+
+def test_names_from_a_module_for_parameters_and_neurons():
+    from micrograd_nn.frames import model_names
+
+    model = MLP(2, [3, 1], activation="tanh")
+    out = model([0.5, -1.0])
+    order = topological_order(out)
+    names = node_names(order, model_names(order, model))
+    neuron = model.layers[0].neurons[1]
+    assert names[neuron.w[1]] == "layers.0.neurons.1.w.1" and names[neuron.b] == "layers.0.neurons.1.b"
+    assert names[out] == "layers.1.neurons.0.z"  # the linear output neuron: no activation
+    hidden = {name for name in names.values() if name.startswith("layers.0.neurons.1.")}
+    assert {"layers.0.neurons.1.z", "layers.0.neurons.1.a"} <= hidden
+    batch = mg.sum(model(x) for x in ([0.5, -1.0], [1.0, 2.0]))  # each neuron used twice: counters instead
+    order = topological_order(batch)
+    assert not any(name.endswith((".z", ".a")) for name in node_names(order, model_names(order, model)).values())
+
+
+def test_the_readme_ledger_is_what_the_neuron_prints():
+    from pathlib import Path
+
+    from micrograd_nn.demo import karpathy_neuron
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```text\n(  step 7: mul1.*?)```", readme, re.DOTALL).group(1)
+    shown = "\n".join(line[2:] for line in block.rstrip().splitlines())
+    assert shown == list(backward_steps(karpathy_neuron()))[7].describe()
