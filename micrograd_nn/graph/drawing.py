@@ -407,7 +407,9 @@ class Scene:
     def _legend(self, dot: graphviz.Digraph, paint: Paint) -> None:
         cells = [(fill, text) for fill, text in STYLES.values()]
         if paint.current is not None:
-            cells += [(HIGHLIGHT, "this step"), ("#ffffff", "dashed: done"), ("#ffffff", "… running total")]
+            cells += [(HIGHLIGHT, "this step"), ("#ffffff", "dashed: done")]
+            if paint.grads is not None:
+                cells.append(("#ffffff", "… running total"))
         cells += paint.legend
         html = "".join(f'<TD BGCOLOR="{fill}">{text}</TD>' for fill, text in cells)
         dot.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3"><TR>{html}</TR></TABLE>>',
