@@ -349,3 +349,12 @@ def test_module_summary():
     model = MLP(2, [16, 16, 1])
     assert model.summary().endswith("337 parameters")
     assert "MLP(2, [16, 16, 1]" in model._repr_html_()
+
+
+def test_practice_sheet_displays_its_drawing_and_table():
+    o = karpathy_neuron()
+    sheet = practice(o, nodes=["x1"])
+    sheet.check({"x1": -1.5})
+    page = sheet._repr_html_()
+    assert "<svg" in page and "<?xml" not in page and "1 of 1 right" in page
+    assert str(sheet) == sheet.table()

@@ -260,3 +260,14 @@ def test_the_controls_move_between_frames_under_node():
                      ("next at the end", 9), ("first", 0), ("play", 2)]
     assert log[0][2] == "backward step 0 / 9"
     assert log[-1] == ["live", True, True]
+
+
+def test_gif_without_a_binary_says_so(tmp_path):
+    import micrograd_nn.graph as G
+
+    G.set_dot_binary(tmp_path / "missing")
+    try:
+        with pytest.raises(G.RenderFailure, match="No Graphviz binary was found, so no GIF"):
+            show_steps(karpathy_neuron()).save(tmp_path / "steps.gif")
+    finally:
+        G.set_dot_binary(None)
