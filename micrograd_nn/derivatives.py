@@ -117,6 +117,7 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], crea
     with engine._cycle_collector_paused():
         order = topological_order(_Outputs(outputs))[:-1]
     needed = _nodes_on_a_path(order, wanted, create_graph)
+    seen = set(order) if create_graph else ()
     pending: dict = {}  # node -> the contributions ∂out/∂p · ∂p/∂node from its parents p seen so far
     for out in outputs:
         if out in needed:
@@ -143,6 +144,8 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], crea
                     term = 0.0
                 elif type(local) is float and local == 1.0:
                     term = node_grad  # no 1·g nodes
+                elif type(node_grad) is float and node_grad == 1.0 and isinstance(local, Value) and local not in seen:
+                    term = local  # a node the rule just made: no ·1 node (one of the graph's own is never a result)
                 else:
                     term = local * node_grad
                 pending.setdefault(operand, []).append(term)
