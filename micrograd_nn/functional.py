@@ -86,7 +86,8 @@ def _cross_entropy_forward(*operands) -> float:
     """log Σⱼ e^zⱼ − z_t over operands (z₀, …, z_{n−1}, t), shifted by max z so nothing overflows."""
     zs, t = operands[:-1], _class_index(operands[-1], len(operands) - 1)
     shift = max(zs)
-    return shift + math.log(math.fsum(math.exp(z - shift) for z in zs)) - zs[t]
+    # (max z − z_t) first: a loss much smaller than the logits keeps all its digits
+    return (shift - zs[t]) + math.log(math.fsum(math.exp(z - shift) for z in zs))
 
 
 def _cross_entropy_local(operands, out):  # ∂L/∂zᵢ = pᵢ − [i = t]; the target is a class index, not differentiable

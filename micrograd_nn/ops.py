@@ -50,7 +50,7 @@ class Op(str):
         return op
 
     def rule_text(self, i: int, names: Sequence[str], out: str) -> str:
-        """∂out/∂(operand i) as a learner writes it, e.g. '1 − out²' for tanh or 'w1' for x1 in x1·w1."""
+        """∂out/∂(operand i) as a learner writes it, e.g. '1 − o²' for o = tanh(n) or 'w1' for x1 in x1·w1."""
         template = self.rule[min(i, len(self.rule) - 1)]
         partner = names[i ^ 1] if (i ^ 1) < len(names) else "1"  # a dot operand's factor; the bias has none
         return template.format(*names, out=out, i=names[i], partner=partner)
@@ -174,7 +174,9 @@ EXP_POW = Op("**", "exp_pow", _checked_power,
              ("{1}·{0}^({1} − 1)", "{out}·ln {0}"), domain=lambda a, b: a > 0.0)
 EXP = Op("exp", "exp", _exp, lambda x, out: (out,), ("{out}",), domain=lambda a: a < 700.0)
 LOG = Op("log", "log", _log, lambda x, out: (1.0 / x[0],), ("1/{0}",), domain=lambda a: a > 0.0)
-TANH = Op("tanh", "tanh", math.tanh, lambda x, out: (1.0 - out * out,), ("1 − out²",))
+# 1 − out² as (1 − out)(1 + out): no rounding of out² before the subtraction, which near saturation
+# (|x| > 8) would leave fewer correct digits than PyTorch's fused multiply-add keeps.
+TANH = Op("tanh", "tanh", math.tanh, lambda x, out: ((1.0 - out) * (1.0 + out),), ("1 − {out}²",))
 SIGMOID = Op("sigmoid", "sigmoid", stable_sigmoid, lambda x, out: (out * (1.0 - out),), ("σ(1 − σ)",))
 RELU = Op("relu", "relu", lambda a: a if not a <= 0.0 else 0.0, lambda x, out: (_step(x[0]),), ("[{0} > 0]",),
           domain=lambda a: a != 0.0)

@@ -49,7 +49,7 @@ def test_ledger_of_the_neuron_by_hand():
     assert [f.name for f in frames[:2]] == ["o", "n"]
     # do/dn = 1 - tanh(n)^2 = 1 - 0.7071^2 = 0.5 (the lecture's number)
     (line,) = frame_of(frames, "o").lines()[1:]
-    assert line.startswith("n.grad += ∂o/∂n × o.grad = 1 − out² (0.5) × 1 = 0.5")
+    assert line.startswith("n.grad += ∂o/∂n × o.grad = 1 − o² (0.5) × 1 = 0.5")
     assert line.endswith("→ n.grad = 0.5")
     # n = x1w1x2w2 + b: both local derivatives are 1, so both get 0.5
     lines = frame_of(frames, "n").lines()[1:]

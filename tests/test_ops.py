@@ -80,7 +80,7 @@ def test_rule_text_reads_as_written_by_hand():
     x1, w1 = Value(2.0, label="x1"), Value(-3.0, label="w1")
     n = x1 * w1
     assert n.rule.rule_text(0, ["x1", "w1"], "n") == "w1"
-    assert ops.TANH.rule_text(0, ["n"], "o") == "1 − out²"
+    assert ops.TANH.rule_text(0, ["n"], "o") == "1 − o²"
     assert ops.SIGMOID.rule_text(0, ["z"], "a") == "σ(1 − σ)"
     assert ops.DOT.rule_text(0, ["w1", "x1", "w2", "x2", "b"], "z") == "x1"
     assert ops.DOT.rule_text(3, ["w1", "x1", "w2", "x2", "b"], "z") == "w2"
