@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from .engine import Value
+from .frames import fmt
 from .ops import FUNCTIONS
 
 BINARY_OPS = {ast.Add: "__add__", ast.Sub: "__sub__", ast.Mult: "__mul__", ast.Div: "__truediv__",
@@ -178,10 +179,10 @@ def graph_command(args: argparse.Namespace) -> int:
         return _fail(str(_too_large("too deep to build and draw")))
     except OSError as err:
         return _fail(f"cannot write {args.output}: {err.strerror or err}")
-    print(f"out = {root.data:.4f}")
+    print(f"out = {fmt(root.data)}")
     for leaf in (leaves[name] for name in values if name in leaves):
         name = leaf.label
-        print(f"d out / d {name} = {leaf.grad:.4f}" if args.backward else f"{name} = {leaf.data:.4f}")
+        print(f"d out / d {name} = {fmt(leaf.grad)}" if args.backward else f"{name} = {fmt(leaf.data)}")
     print(f"wrote {written}")
     return 0
 

@@ -295,7 +295,8 @@ def forward_equation(node: Value, names) -> str:
         return f"{name} = {fmt(node.data)} (a leaf: given, not computed)"
     numbers = [fmt(v.data if isinstance(v, Value) else v) for v in node.operands]
     symbolic = _formula(node, operand_names(node, names))
-    numeric = _formula(node, [f"({n})" if n.startswith("-") else n for n in numbers]).replace("·", " × ")
+    infix = node.rule is not None and node.rule.key in (*_INFIX, "neg", "sum", "dot")
+    numeric = _formula(node, [f"({n})" if infix and n.startswith("-") else n for n in numbers]).replace("·", " × ")
     if node.rule is not None and node.rule.key == "dot":
         symbolic = "Σᵢ wᵢxᵢ + b = " + symbolic
     return f"{name} = {symbolic} = {numeric} = {fmt(node.data)}"
