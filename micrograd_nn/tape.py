@@ -32,7 +32,7 @@ import numpy as np
 from . import engine, ops
 from .engine import Value
 
-__all__ = ["Tape", "compile", "CompiledStep", "TEMPLATES", "NAMESPACE"]
+__all__ = ["Tape", "LevelTape", "compile", "CompiledStep", "TEMPLATES", "NAMESPACE"]
 
 
 # --- one code template per op: the table's forward and local rules, written as Python source ---
@@ -100,6 +100,19 @@ def _bce_forward(out: str, a: list[str]) -> str:
     return f"{out} = {value} if 0.0 <= {y} <= 1.0 else table_forward['bce']({z}, {y})"  # the table raises
 
 
+def _exp_pow(a: float, b: float) -> float:
+    """a ** b with a Value exponent. The engine refuses a base that is not positive when it builds the node
+    (`Value.__pow__`); a replay refuses it the same way."""
+    if not a > 0.0:
+        raise ValueError(f"Value ** Value needs a positive base, got base {a}")
+    return ops._checked_power(a, b)
+
+
+def forward_of(op: ops.Op) -> Callable:
+    """The forward rule a replay checks its operands with: the table's, or the engine's stricter check."""
+    return _exp_pow if op.key == "exp_pow" else op.forward
+
+
 def _table_call(key: str) -> Template:
     """An op with no hand-written template: call the table's own forward and local."""
     return Template(
@@ -118,7 +131,7 @@ TEMPLATES: dict[str, Template] = {
     "pow": Template(lambda o, a: f"{o} = checked_power({a[0]}, {a[1]})",
                     lambda i, o, a: f"(0.0 if {a[1]} == 0.0 else {a[1]} * power({a[0]}, {a[1]} - 1.0))"
                     if i == 0 else "0.0"),
-    "exp_pow": Template(lambda o, a: f"{o} = checked_power({a[0]}, {a[1]})",
+    "exp_pow": Template(lambda o, a: f"{o} = exp_pow({a[0]}, {a[1]})",
                         lambda i, o, a: f"({a[1]} * {a[0]} ** ({a[1]} - 1.0) if {a[1]} != 0.0 else 0.0)"
                         if i == 0 else f"{o} * log({a[0]})"),
     "exp": Template(lambda o, a: f"{o} = exp({a[0]})", lambda i, o, a: o),
@@ -158,7 +171,7 @@ class _TableRules(dict):
 NAMESPACE: dict = {
     "exp": math.exp, "log": math.log, "log1p": math.log1p, "tanh": math.tanh, "fsum": math.fsum,
     "inf": math.inf, "nan": math.nan,
-    "power": ops._power, "checked_power": ops._checked_power, "first_max": ops._first_max,
+    "power": ops._power, "checked_power": ops._checked_power, "exp_pow": _exp_pow, "first_max": ops._first_max,
     "table_forward": _TableRules("forward"), "table_local": _TableRules("local"),
 }
 
@@ -238,7 +251,7 @@ class Tape:
         frame_locals = tb.tb_frame.f_locals
         operands = [float(eval(a, NAMESPACE)) if _is_literal(a) else frame_locals[a] for a in args]
         try:
-            op.forward(*operands)
+            forward_of(op)(*operands)
         except (ArithmeticError, ValueError) as table_error:
             raise table_error from None
 
@@ -246,15 +259,21 @@ class Tape:
         return f"Tape({len(self.leaves)} leaves, {self.source.count(chr(10)) + 1} lines)"
 
 
-def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | None = None) -> Tape:
+def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | None = None,
+            backend: str = "python") -> Tape | LevelTape:
     """Record the graph under `root` for replay (see `Tape`).
 
     watch: nodes whose values each run reports in `tape.watched` (e.g. a model's outputs).
     wrt: the leaves whose grads a run accumulates (default: every leaf); edges that lead to none are skipped.
+    backend: "python" writes one line per node and per edge (`Tape`); "numpy" runs the graph level by level,
+        each op at a level as one array operation (`LevelTape`: faster on wide graphs such as a batch of
+        samples, slower on long chains). Both give the same floats as `root.backward()`.
     A node built by hand (`Value(data, children, local_grads, op)`) has no rule to replay: ValueError.
     """
     if not isinstance(root, Value):
         raise TypeError(f"compile needs a Value, got {type(root).__name__}")
+    if backend not in ("python", "numpy"):
+        raise ValueError(f"compile backend must be 'python' or 'numpy', got {backend!r}")
     with engine._cycle_collector_paused():
         order = engine.topological_order(root)
     index = {node: i for i, node in enumerate(order)}
@@ -273,15 +292,16 @@ def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | Non
         for i, leaf in enumerate(wrt):
             if leaf not in index or leaf._prev:
                 raise ValueError(f"wrt[{i}] is not a leaf of the graph under root")
-    return _generate(root, order, index, leaves, wanted, list(watch))
-
-
-def _generate(root: Value, order: list, index: dict, leaves: list, wanted: set, watch: list) -> Tape:
-    leaf_number = {leaf: k for k, leaf in enumerate(leaves)}
     # A node's gradient is needed when some wanted leaf lies below it.
     needs_grad = [False] * len(order)
     for i, node in enumerate(order):
         needs_grad[i] = node in wanted if not node._prev else any(needs_grad[index[c]] for c in node._prev)
+    build = _generate if backend == "python" else _plan_levels
+    return build(root, order, index, leaves, needs_grad, list(watch))
+
+
+def _generate(root: Value, order: list, index: dict, leaves: list, needs_grad: list, watch: list) -> Tape:
+    leaf_number = {leaf: k for k, leaf in enumerate(leaves)}
 
     def label(node: Value) -> str:
         return f" {node.label}" if node.label and node.label.isprintable() else ""
@@ -344,6 +364,209 @@ def _generate(root: Value, order: list, index: dict, leaves: list, wanted: set, 
     return Tape(leaves, source, namespace["replay"], node_lines, len(watch))
 
 
+# --- the same replay level by level, with numpy ---
+
+
+def _forward_rows(op, x: np.ndarray) -> np.ndarray:
+    """op's forward value for every row of operands, through the table (exact, and its errors)."""
+    forward = forward_of(op)
+    return np.array([forward(*row) for row in x.tolist()], dtype=float).reshape(len(x))
+
+
+def _local_rows(op, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.array([op.local(tuple(row), o) for row, o in zip(x.tolist(), out.tolist())], dtype=float)
+
+
+def _sequential_sum(x: np.ndarray) -> np.ndarray:
+    """0.0 + x₀ + x₁ + … per row, added left to right as the table's loop adds them (cumsum is sequential)."""
+    return 0.0 + np.cumsum(x, axis=1)[:, -1] if x.shape[1] else np.zeros(len(x))
+
+
+def _first_max(x: np.ndarray) -> np.ndarray:
+    return np.argmax(x, axis=1)  # the first maximum, or the first NaN, as ops._first_max
+
+
+# Array versions of the hot ops' forward and local rules (each row one node; tested against the table).
+# Every other op goes row by row through the table itself.
+ARRAY_FORWARD: dict[str, Callable] = {
+    "add": lambda x: x[:, 0] + x[:, 1],
+    "sub": lambda x: x[:, 0] - x[:, 1],
+    "mul": lambda x: x[:, 0] * x[:, 1],
+    "div": lambda x: x[:, 0] / x[:, 1],  # zero divisors are sent to the table first, which raises
+    "neg": lambda x: -x[:, 0],
+    "relu": lambda x: np.where(x[:, 0] <= 0.0, 0.0, x[:, 0]),
+    "abs": lambda x: np.abs(x[:, 0]),
+    "sum": _sequential_sum,
+    "dot": lambda x: _sequential_sum(x[:, 0:-1:2] * x[:, 1:-1:2]) + x[:, -1],
+    "max": lambda x: x[np.arange(len(x)), _first_max(x)],
+}
+
+
+def _dot_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    local = np.ones_like(x)
+    local[:, 0:-1:2], local[:, 1:-1:2] = x[:, 1:-1:2], x[:, 0:-1:2]
+    return local
+
+
+def _max_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    local = np.zeros_like(x)
+    local[np.arange(len(x)), _first_max(x)] = 1.0
+    return local
+
+
+ARRAY_LOCAL: dict[str, Callable] = {
+    "add": lambda x, out: np.ones_like(x),
+    "sub": lambda x, out: np.broadcast_to([1.0, -1.0], x.shape),
+    "mul": lambda x, out: x[:, ::-1],
+    "div": lambda x, out: np.stack([1.0 / x[:, 1], -out / x[:, 1]], axis=1),
+    "neg": lambda x, out: -np.ones_like(x),
+    "relu": lambda x, out: np.where(x <= 0.0, 0.0, 1.0),
+    "abs": lambda x, out: np.where(x > 0.0, 1.0, np.where(x < 0.0, -1.0, 0.0)),
+    "sum": lambda x, out: np.ones_like(x),
+    "dot": _dot_local,
+    "max": _max_local,
+}
+
+
+def array_forward(op, x: np.ndarray) -> np.ndarray:
+    """The forward values of op on each row of x (one node a row)."""
+    if op.key not in ARRAY_FORWARD or op.key == "div" and not x[:, 1].all():
+        return _forward_rows(op, x)
+    return ARRAY_FORWARD[op.key](x)
+
+
+def array_local(op, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """∂out/∂operand for each row of x: an array of x's shape."""
+    rule = ARRAY_LOCAL.get(op.key)
+    return _local_rows(op, x, out) if rule is None else rule(x, out)
+
+
+@dataclass
+class _Group:
+    """The nodes of one op with one operand count at one level: computed together."""
+
+    op: ops.Op
+    out: np.ndarray  # (m,) their slots in the value array
+    operands: np.ndarray  # (m, arity) the slots of their operands (numbers have slots too)
+    positions: np.ndarray  # flat positions in (m, arity) of the edges whose child needs a grad
+    edges: np.ndarray  # those edges' numbers in backward()'s order
+
+
+@dataclass
+class _Level:
+    groups: list[_Group]
+    targets: np.ndarray  # slots of this level's nodes that need a grad
+    bins: np.ndarray  # for bincount: each target once (its starting value), then the target of each incoming edge
+    incoming: np.ndarray  # the numbers of the edges into those targets, in backward()'s order
+
+
+class LevelTape:
+    """A recorded graph replayed level by level, each op at a level as one numpy operation over all its nodes
+    (a node's level is 1 + its children's highest; leaves are level 0).
+
+    Same interface and the same floats as `Tape`: sums are added left to right, and each gradient starts from
+    its old value (leaves) or 0 and receives its contributions in backward()'s order. `source` lists the
+    groups, one line per op and level.
+    """
+
+    def __init__(self, leaves: list[Value], levels: list[_Level], values: np.ndarray, edge_count: int,
+                 root_slot: int, watch_slots: np.ndarray, source: str):
+        self.leaves = tuple(leaves)
+        self.source = source
+        self.watched: list[float] = [math.nan] * len(watch_slots)
+        self._levels, self._values, self._edge_count = levels, values, edge_count
+        self._root_slot, self._watch_slots = root_slot, watch_slots
+        # leaves occupy the first slots, in order; those needing a grad are levels[0].targets
+        self._leaf_slots = np.arange(len(leaves))
+        self._grad_leaves = [self.leaves[k] for k in levels[0].targets.tolist()]
+
+    def run(self) -> float:
+        """Forward and backward on the leaves' current data; returns the root's new value (see `Tape.run`)."""
+        values = self._values.copy()
+        values[self._leaf_slots] = [leaf.data for leaf in self.leaves]
+        grads = np.zeros(len(values))
+        edge_values = np.zeros(self._edge_count)
+        with np.errstate(all="ignore"):  # overflow to inf and NaN go on silently, as with Python floats
+            for level in self._levels[1:]:
+                for group in level.groups:
+                    values[group.out] = array_forward(group.op, values[group.operands])
+            for depth in range(len(self._levels) - 1, -1, -1):
+                level = self._levels[depth]
+                if len(level.targets):
+                    start = [leaf.grad for leaf in self._grad_leaves] if depth == 0 else np.zeros(len(level.targets))
+                    start = np.add(start, level.targets == self._root_slot)  # the seed: root.grad += 1
+                    weights = np.concatenate([start, edge_values[level.incoming]])
+                    grads[level.targets] = np.bincount(level.bins, weights, minlength=len(level.targets))
+                for group in level.groups:
+                    if len(group.edges):
+                        x, out = values[group.operands], values[group.out]
+                        contributions = array_local(group.op, x, out) * grads[group.out][:, None]
+                        edge_values[group.edges] = contributions.ravel()[group.positions]
+        for leaf, g in zip(self._grad_leaves, grads[self._levels[0].targets].tolist()):
+            leaf.grad = g
+        self.watched = values[self._watch_slots].tolist()
+        return float(values[self._root_slot])
+
+    def __repr__(self) -> str:
+        return f"LevelTape({len(self.leaves)} leaves, {len(self._levels)} levels)"
+
+
+def _plan_levels(root: Value, order: list, index: dict, leaves: list, needs_grad: list, watch: list) -> LevelTape:
+    # slots: the leaves first (in tape.leaves order), then the inner nodes, then the numbers folded in
+    inner = [node for node in order if node._prev]
+    slot_of = {node: k for k, node in enumerate(leaves + inner)}
+    needs = {node: needs_grad[index[node]] for node in order}
+    constants: list[float] = []
+
+    def slot(operand) -> int:
+        if isinstance(operand, Value):
+            return slot_of[operand]
+        constants.append(float(operand))
+        return len(order) + len(constants) - 1
+
+    depth = {node: 0 for node in leaves}
+    members: dict[tuple, list] = {}
+    for node in inner:
+        depth[node] = 1 + max(depth[c] for c in node._prev)
+        members.setdefault((depth[node], node.rule.key, len(node.operands)), []).append(node)
+    top = max(depth.values())
+    # number the edges in backward()'s order: nodes in reverse topological order, operands in order
+    edge_number: dict[tuple, int] = {}
+    incoming: list[list[tuple]] = [[] for _ in range(top + 1)]  # per level: (edge number, child)
+    for node in reversed(inner):
+        if needs[node]:
+            for position, operand in enumerate(node.operands):
+                if isinstance(operand, Value) and needs[operand]:
+                    edge_number[(node, position)] = len(edge_number)
+                    incoming[depth[operand]].append((edge_number[(node, position)], operand))
+    groups: list[list[_Group]] = [[] for _ in range(top + 1)]
+    for (level, key, arity), nodes in members.items():
+        operands = np.array([[slot(v) for v in node.operands] for node in nodes], dtype=np.intp).reshape(-1, arity)
+        positions, edges = [], []
+        for row, node in enumerate(nodes):
+            for position in range(arity):
+                if (node, position) in edge_number:
+                    positions.append(row * arity + position)
+                    edges.append(edge_number[(node, position)])
+        groups[level].append(_Group(ops.lookup(key), np.array([slot_of[n] for n in nodes], dtype=np.intp),
+                                    operands, np.array(positions, dtype=np.intp), np.array(edges, dtype=np.intp)))
+    targets: list[list[Value]] = [[] for _ in range(top + 1)]
+    for node in leaves + inner:
+        if needs[node]:
+            targets[depth[node]].append(node)
+    levels = []
+    for level in range(top + 1):
+        local = {node: k for k, node in enumerate(targets[level])}
+        bins = list(range(len(targets[level]))) + [local[child] for _, child in incoming[level]]
+        levels.append(_Level(groups[level], np.array([slot_of[n] for n in targets[level]], dtype=np.intp),
+                             np.array(bins, dtype=np.intp), np.array([e for e, _ in incoming[level]], dtype=np.intp)))
+    values = np.concatenate([np.zeros(len(order)), np.array(constants, dtype=float)])
+    source = "\n".join(f"level {level}: {group.op} ×{len(group.out)} ({group.operands.shape[1]} operands each)"
+                       for level in range(1, top + 1) for group in groups[level])
+    return LevelTape(leaves, levels, values, len(edge_number), slot_of[root],
+                     np.array([slot_of[node] for node in watch], dtype=np.intp), source)
+
+
 # --- training on mini-batches without recording each batch ---
 
 
@@ -359,7 +582,7 @@ def _leaves_like(x) -> tuple[object, list[Value]]:
 
 @dataclass
 class _Recording:
-    tape: Tape
+    tape: Tape | LevelTape
     data_leaves: list[Value]  # the inputs, then the targets, in batch order
     output_shapes: list  # per sample: None for one Value, else the number of Values in its flat list
 
@@ -374,11 +597,13 @@ class CompiledStep:
     later batches of that size only set those leaves' data and replay. So the model must make the same graph
     for every batch (no Python branches on the data), and loss_fn must accept a Value target
     (F.cross_entropy, F.binary_cross_entropy, F.mse and hinge losses written with Values do).
+    `backend` is passed to `compile`: "numpy" (the default here) runs a batch's samples side by side, level by
+    level, and is the faster one on batches of more than a few samples; "python" on long narrow graphs.
     """
 
     def __init__(self, model: Callable, loss_fn: Callable, penalty: Callable | None = None,
-                 params: Sequence[Value] | None = None):
-        self.model, self.loss_fn, self.penalty = model, loss_fn, penalty
+                 params: Sequence[Value] | None = None, backend: str = "numpy"):
+        self.model, self.loss_fn, self.penalty, self.backend = model, loss_fn, penalty, backend
         if params is None:
             params = model.parameters()
         self.params = list(params)
@@ -410,7 +635,7 @@ class CompiledStep:
             shapes.append(None if isinstance(output, Value) else len(flat))
         data = set(data_leaves)
         grads_for = [leaf for leaf in engine.topological_order(loss) if not leaf._prev and leaf not in data]
-        tape = compile(loss, watch=watch, wrt=grads_for)
+        tape = compile(loss, watch=watch, wrt=grads_for, backend=self.backend)
         return _Recording(tape, data_leaves, shapes)
 
     def __call__(self, xb: Sequence, yb: Sequence) -> tuple[float, list]:
