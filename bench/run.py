@@ -166,49 +166,63 @@ def bench_training_step():
     print("1. demo training step: MLP 2-16-16-1, 100 two-moons points, hinge loss + 1e-4·Σp², SGD")
     X, y = demo_data()
     sizes = [2, 16, 16, 1]
-    ours, theirs, replayed = MLP(2, [16, 16, 1]), MMLP(2, [16, 16, 1]), MLP(2, [16, 16, 1])
-    ours_params, their_params, replayed_params = ours.parameters(), theirs.parameters(), replayed.parameters()
+    ours, theirs = MLP(2, [16, 16, 1]), MMLP(2, [16, 16, 1])
+    replayed, level_model = MLP(2, [16, 16, 1]), MLP(2, [16, 16, 1])  # for the two compiled replays
+    ours_params, their_params = ours.parameters(), theirs.parameters()
+    replayed_params, level_params = replayed.parameters(), level_model.parameters()
     values = initial_values(len(ours_params))
-    for p, q, r, v in zip(ours_params, their_params, replayed_params, values):
-        p.data = q.data = r.data = v
+    for p, q, r, s, v in zip(ours_params, their_params, replayed_params, level_params, values):
+        p.data = q.data = r.data = s.data = v
     floor = FloatMLP(values, sizes)
     # the three implementations agree on the loss and the updated parameters
     losses = (ours_step(ours, ours_params, X, y), micrograd_step(theirs, their_params, X, y), floor.step(X, y))
     assert max(losses) - min(losses) < 1e-9, losses
     assert max(abs(p.data - v) for p, v in zip(ours_params, floor.values())) < 1e-9
     assert max(abs(p.data - q.data) for p, q in zip(ours_params, their_params)) < 1e-9
-    # record the step once; the replay gives the interpreted step's loss, gradients and update (1e-12 relative)
+    # record the step once; a replay gives the interpreted step's loss, gradients and update (1e-12 relative)
     started = time.process_time()
     graph = demo_loss(replayed, replayed_params, X, y)
     recorded = time.process_time()
     tape = mg.compile(graph)
     compiled = time.process_time()
+    level_tape = mg.compile(demo_loss(level_model, level_params, X, y), backend="numpy")
+    planned = time.process_time()
     del graph
-    assert close(replayed_step(tape, replayed, replayed_params), losses[0])
-    assert all(close(r.grad, p.grad) for r, p in zip(replayed_params, ours_params))
-    assert all(close(r.data, p.data) for r, p in zip(replayed_params, ours_params))
+    for one, model, params in ((tape, replayed, replayed_params), (level_tape, level_model, level_params)):
+        assert close(replayed_step(one, model, params), losses[0])
+        assert all(close(r.grad, p.grad) for r, p in zip(params, ours_params))
+        assert all(close(r.data, p.data) for r, p in zip(params, ours_params))
     t = median_times({
         "ours": lambda: ours_step(ours, ours_params, X, y),
         "replayed": lambda: replayed_step(tape, replayed, replayed_params),
+        "replayed_numpy": lambda: replayed_step(level_tape, level_model, level_params),
         "micrograd": lambda: micrograd_step(theirs, their_params, X, y),
         "floats": lambda: floor.step(X, y),
     })
-    assert all(close(r.data, p.data) for r, p in zip(replayed_params, ours_params))  # still in step
+    for copy in (replayed_params, level_params):  # still in step
+        assert all(close(r.data, p.data) for r, p in zip(copy, ours_params))
     row("micrograd_nn", t["ours"])
     row("micrograd 0.1.0", t["micrograd"], f"ours is {t['micrograd'] / t['ours']:.1f}x faster (target >= 20x)")
     row("plain Python floats (floor)", t["floats"], f"ours is {t['ours'] / t['floats']:.2f}x the floor (target <= 4x)")
     row("micrograd_nn, replayed (mg.compile)", t["replayed"],
         f"{t['micrograd'] / t['replayed']:.0f}x faster than micrograd (target >= 100x), "
         f"{t['replayed'] / t['floats']:.2f}x the floor (target <= 1.5x)")
+    row("micrograd_nn, replayed level by level (numpy)", t["replayed_numpy"],
+        f"{t['micrograd'] / t['replayed_numpy']:.0f}x faster than micrograd, "
+        f"{t['replayed_numpy'] / t['floats']:.2f}x the floor")
     lines = tape.source.count("\n") + 1
     print(f"  recording it: {(recorded - started) * 1e3:.0f} ms to build the graph, "
-          f"{(compiled - recorded) * 1e3:.0f} ms to compile {lines} lines; "
-          f"paid back after {(compiled - started) / (t['ours'] - t['replayed']):.0f} steps")
+          f"{(compiled - recorded) * 1e3:.0f} ms to compile {lines} lines "
+          f"(paid back after {(compiled - started) / (t['ours'] - t['replayed']):.0f} steps), "
+          f"{(planned - compiled) * 1e3:.0f} ms to record and plan the numpy levels")
     results["training_step"] = {"seconds": t, "speedup_vs_micrograd": t["micrograd"] / t["ours"],
                                 "ratio_to_float_floor": t["ours"] / t["floats"],
                                 "replayed_speedup_vs_micrograd": t["micrograd"] / t["replayed"],
                                 "replayed_ratio_to_float_floor": t["replayed"] / t["floats"],
+                                "replayed_numpy_speedup_vs_micrograd": t["micrograd"] / t["replayed_numpy"],
+                                "replayed_numpy_ratio_to_float_floor": t["replayed_numpy"] / t["floats"],
                                 "record_seconds": recorded - started, "compile_seconds": compiled - recorded,
+                                "numpy_record_and_plan_seconds": planned - compiled,
                                 "tape_lines": lines}
 
 
@@ -359,18 +373,26 @@ def bench_ours_only():
         loss.backward()
         optimizer.step()
 
-    compiled = CompiledStep(cnn, F.cross_entropy)
+    def compiled_cnn_step(backend):
+        step = CompiledStep(cnn, F.cross_entropy, backend=backend)
 
-    def compiled_cnn_step():
-        optimizer.zero_grad()
-        compiled(images, labels)
-        optimizer.step()
+        def run():
+            optimizer.zero_grad()
+            step(images, labels)
+            optimizer.step()
 
-    t = median_times({"cnn": cnn_step, "compiled_cnn": compiled_cnn_step, "adam": adam.step})
+        return run
+
+    t = median_times({"cnn": cnn_step, "compiled_cnn": compiled_cnn_step("python"),
+                      "compiled_cnn_numpy": compiled_cnn_step("numpy"), "adam": adam.step})
     row("CNN step: 16 images 8x8, Conv2d(1,4,3)+pool+Layer", t["cnn"])
-    row("the same step replayed (CompiledStep)", t["compiled_cnn"], f"{t['cnn'] / t['compiled_cnn']:.1f}x faster")
+    row("the same step replayed (CompiledStep, python)", t["compiled_cnn"],
+        f"{t['cnn'] / t['compiled_cnn']:.1f}x faster")
+    row("the same step replayed (CompiledStep, numpy)", t["compiled_cnn_numpy"],
+        f"{t['cnn'] / t['compiled_cnn_numpy']:.1f}x faster")
     row(f"Adam step over {len(adam.params)} parameters", t["adam"])
     results["ours_only"] = {"cnn_step_seconds": t["cnn"], "compiled_cnn_step_seconds": t["compiled_cnn"],
+                            "compiled_cnn_numpy_step_seconds": t["compiled_cnn_numpy"],
                             "adam_step_seconds": t["adam"]}
 
 
