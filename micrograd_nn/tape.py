@@ -74,7 +74,7 @@ def _cross_entropy_forward(out: str, a: list[str]) -> str:
     exps = ", ".join(f"exp({z} - {out}_m)" for z in zs)
     target_logit = zs[int(k)] if _is_literal(t) else f"({', '.join(zs)},)[{k}]"
     return (f"{check}{out}_m = max(({', '.join(zs)},)); {out}_e = ({exps},); {out}_s = fsum({out}_e); "
-            f"{out} = {out}_m + log({out}_s) - {target_logit}")
+            f"{out} = ({out}_m - {target_logit}) + log({out}_s)")
 
 
 def _cross_entropy_local(i: int, out: str, a: list[str]) -> str:
@@ -136,7 +136,7 @@ TEMPLATES: dict[str, Template] = {
                         if i == 0 else f"{o} * log({a[0]})"),
     "exp": Template(lambda o, a: f"{o} = exp({a[0]})", lambda i, o, a: o),
     "log": Template(lambda o, a: f"{o} = table_forward['log']({a[0]})", lambda i, o, a: f"1.0 / {a[0]}"),
-    "tanh": Template(lambda o, a: f"{o} = tanh({a[0]})", lambda i, o, a: f"1.0 - {o} * {o}"),
+    "tanh": Template(lambda o, a: f"{o} = tanh({a[0]})", lambda i, o, a: f"(1.0 - {o}) * (1.0 + {o})"),
     "sigmoid": Template(lambda o, a: f"{o} = {_sigmoid(a[0])}", lambda i, o, a: f"{o} * (1.0 - {o})"),
     "relu": Template(lambda o, a: f"{o} = {a[0]} if not {a[0]} <= 0.0 else 0.0",
                      lambda i, o, a: f"(0.0 if {a[0]} <= 0.0 else 1.0)"),
@@ -428,6 +428,7 @@ ARRAY_LOCAL: dict[str, Callable] = {
 }
 
 
+@np.errstate(all="ignore")  # overflow to inf and NaN go on silently, as with Python floats
 def array_forward(op, x: np.ndarray) -> np.ndarray:
     """The forward values of op on each row of x (one node a row)."""
     if op.key not in ARRAY_FORWARD or op.key == "div" and not x[:, 1].all():
@@ -435,6 +436,7 @@ def array_forward(op, x: np.ndarray) -> np.ndarray:
     return ARRAY_FORWARD[op.key](x)
 
 
+@np.errstate(all="ignore")
 def array_local(op, x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """∂out/∂operand for each row of x: an array of x's shape."""
     rule = ARRAY_LOCAL.get(op.key)
