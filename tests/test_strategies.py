@@ -119,21 +119,16 @@ def test_a_power_whose_exponent_is_a_number_is_not_a_base_at_exponent_zero():
     assert math.isnan(mg.grad(out, [a])[0].data) and math.isnan(expected.item())
 
 
-@pytest.mark.xfail(strict=True, reason="ops.TANH's rule 1 − out·out rounds out² before subtracting; PyTorch's "
-                                       "fused multiply-add, like (1 − out)·(1 + out), does not (wide programs avoid "
-                                       "8 < |x| < 19.1)")
 def test_tanh_derivative_near_saturation_agrees_with_pytorch():
     x = Value(10.0)
     (g,) = mg.grad(x.tanh(), [x])
     t = math.tanh(10.0)
     xt = torch.tensor(10.0, dtype=torch.float64, requires_grad=True)
     (expected,) = torch.autograd.grad(torch.tanh(xt), xt)
-    assert (1 - t) * (1 + t) == pytest.approx(expected.item(), rel=1e-15, abs=0)  # out² not rounded
+    assert (1 - t) * (1 + t) == pytest.approx(expected.item(), rel=1e-15, abs=0)  # 1 − t² with t² not rounded
     assert g.data == pytest.approx(expected.item(), rel=1e-12, abs=0)
 
 
-@pytest.mark.xfail(strict=True, reason="functional's cross-entropy adds max z + log Σ before subtracting z_t; "
-                                       "(max z − z_t) + log Σ keeps a small loss (wide programs avoid it)")
 def test_cross_entropy_keeps_a_loss_much_smaller_than_its_logits():
     import micrograd_nn.functional as F
 
