@@ -103,6 +103,7 @@ def _total(terms: list):
 def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], create_graph: bool = False) -> list[Value]:
     """∂(Σₖ outputsₖ)/∂xⱼ for each Value xⱼ in `inputs`, in order, without touching any `.grad`.
 
+    `outputs` is a Value or a list of Values; `inputs` a list of Values (a single Value is taken as [it]).
     Reverse mode, as `backward()`: the nodes are visited parents first and each one's derivative
     ∂out/∂node = Σₚ ∂out/∂p · ∂p/∂node is complete before it is passed on. Only nodes that lead to an
     input are visited. An input that the outputs do not depend on gets Value(0.0).

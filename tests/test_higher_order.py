@@ -303,3 +303,11 @@ def test_long_chains_need_no_recursion():
     (g,) = mg.grad(y, [x], create_graph=True)
     (h,) = mg.grad(g, [x])
     assert math.isfinite(h.data)
+
+
+def test_the_module_docstring_runs():
+    import doctest
+
+    from micrograd_nn import derivatives
+
+    assert doctest.testmod(derivatives).failed == 0
