@@ -125,8 +125,13 @@ def _bce_forward(z: float, y: float) -> float:
     return loss
 
 
-BINARY_CROSS_ENTROPY = Op("bce", "bce", _bce_forward, lambda x, out: (ops.sigmoid(x[0]) - x[1], -x[0]),
-                          ("σ({0}) − {1}", "−{0}"))
+def _bce_local(operands, out):  # ∂L/∂z = σ(z) − y, ∂L/∂y = −z
+    z, y = operands
+    # σ(z) − y written as (1 − y)·σ(z) − y·σ(−z): for a label of 0 or 1 nothing cancels (σ(11) − 1 would)
+    return (1.0 - y) * ops.sigmoid(z) - y * ops.sigmoid(-z), -z
+
+
+BINARY_CROSS_ENTROPY = Op("bce", "bce", _bce_forward, _bce_local, ("σ({0}) − {1}", "−{0}"))
 
 
 def binary_cross_entropy(logit, target) -> Value:

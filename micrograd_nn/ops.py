@@ -168,15 +168,25 @@ DIV = Op("/", "div", _divide, lambda x, out: (1.0 / x[1], -out / x[1]), ("1/{1}"
 NEG = Op("neg", "neg", lambda a: -a, lambda x, out: (-1.0,), ("−1",))
 POW = Op("**", "pow", _checked_power, _pow_local, ("{1}·{0}^({1} − 1)", "0"),
          domain=lambda a, k: a > 0.0 or a != 0.0 and float(k).is_integer())
+def _exp_pow_base_slope(a, b):  # ∂(a^b)/∂a = b·a^(b−1)
+    if isinstance(b, float):
+        return 0.0 if b == 0.0 else b * _power(a, b - 1.0)  # 0 at b = 0 exactly, as PyTorch (no 0·∞)
+    return b * a ** (b - 1.0)  # on Values: kept whole, so ∂²(a^b)/∂a∂b = 1/a survives at b = 0
+
+
 # a^b with a Value exponent (or a number base): needs a > 0.
 EXP_POW = Op("**", "exp_pow", _checked_power,
-             lambda x, out: (x[1] * x[0] ** (x[1] - 1.0) if _data(x[1]) != 0.0 else 0.0, out * log(x[0])),
+             lambda x, out: (_exp_pow_base_slope(*x), out * log(x[0])),
              ("{1}·{0}^({1} − 1)", "{out}·ln {0}"), domain=lambda a, b: a > 0.0)
 EXP = Op("exp", "exp", _exp, lambda x, out: (out,), ("{out}",), domain=lambda a: a < 700.0)
 LOG = Op("log", "log", _log, lambda x, out: (1.0 / x[0],), ("1/{0}",), domain=lambda a: a > 0.0)
-# 1 − out² as (1 − out)(1 + out): no rounding of out² before the subtraction, which near saturation
-# (|x| > 8) would leave fewer correct digits than PyTorch's fused multiply-add keeps.
-TANH = Op("tanh", "tanh", math.tanh, lambda x, out: ((1.0 - out) * (1.0 + out),), ("1 − {out}²",))
+def _tanh_slope(t):  # 1 − t²
+    # Near saturation (1 − t)(1 + t) keeps the digits that rounding t² first would lose (PyTorch's fused
+    # multiply-add keeps them too); near 0 the plain form keeps them, also when differentiated again.
+    return (1.0 - t) * (1.0 + t) if abs(_data(t)) > 0.5 else 1.0 - t * t
+
+
+TANH = Op("tanh", "tanh", math.tanh, lambda x, out: (_tanh_slope(out),), ("1 − {out}²",))
 SIGMOID = Op("sigmoid", "sigmoid", stable_sigmoid, lambda x, out: (out * (1.0 - out),), ("σ(1 − σ)",))
 RELU = Op("relu", "relu", lambda a: a if not a <= 0.0 else 0.0, lambda x, out: (_step(x[0]),), ("[{0} > 0]",),
           domain=lambda a: a != 0.0)

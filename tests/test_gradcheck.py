@@ -76,8 +76,5 @@ def test_second_order_gradcheck_on_losses():
     assert gradcheck(lambda v: mg.sum(F.softmax(v)[i] * (i + 1) for i in range(3)), [0.2, -1.0, 0.5], order=2)
 
 
-@pytest.mark.xfail(strict=True, reason="ops.EXP_POW's rule gives ∂(a^b)/∂a as the number 0.0 at b = 0 (PyTorch's "
-                                       "`where` does the same), so on Values it loses ∂²(a^b)/∂a∂b = 1/a; "
-                                       "well-conditioned programs avoid b = 0 exactly")
 def test_second_derivative_of_a_power_at_exponent_zero():
     assert gradcheck(lambda v: v[0].exp() ** v[0], [0.0], order=2)  # e^(x²): second derivative 2 at 0
