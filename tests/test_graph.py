@@ -358,3 +358,37 @@ def test_practice_sheet_displays_its_drawing_and_table():
     page = sheet._repr_html_()
     assert "<svg" in page and "<?xml" not in page and "1 of 1 right" in page
     assert str(sheet) == sheet.table()
+
+
+def collapsed_tanh_network():
+    model = MLP(2, [2, 1], activation="tanh", rng=__import__("random").Random(3))
+    loss = (model([Value(0.5, label="x0"), Value(-1.0, label="x1")]) - 1.0) ** 2
+    return model, loss
+
+
+def test_collapsed_neurons_keep_their_index_order():
+    model, loss = collapsed_tanh_network()
+    assert 'ordering=in' in draw_graph(loss, parameters=model, collapsed=True).source
+
+
+def test_collapsed_activation_step_carries_no_gradient_along_the_input_edges():
+    from micrograd_nn.graph.drawing import HOT_EDGE
+
+    model, loss = collapsed_tanh_network()
+    steps = show_steps(loss, parameters=model, collapsed=True)
+    pictures = [(frame, graph) for (frame, _), graph in zip(steps.pictures(), steps.graphs())]
+    bias = model.layers[0].neurons[1].b
+    a_step = next(g for f, g in pictures if f.node.op == "tanh" and bias in f.node.children[0].children)
+    z_step = next(g for f, g in pictures if f.node.op == "dot" and bias in f.node.children)
+
+    def hot_edges(graph):
+        return [line for line in graph.source.splitlines() if "->" in line and HOT_EDGE in line]
+
+    assert hot_edges(a_step) == [] and len(hot_edges(z_step)) == 2  # z's step sends gradient to x0 and x1
+
+
+def test_pictures_can_be_kept_each_with_its_own_numbers():
+    x, w = Value(2.0, label="x"), Value(-3.0, label="w")
+    paints = [paint for _, paint in show_steps((x * w).tanh()).pictures()]
+    assert paints[0].grads is not paints[-1].grads
+    assert paints[0].grads.get(x) in (None, 0.0) and paints[-1].grads[x] != 0.0

@@ -263,8 +263,9 @@ class Scene:
         paint = paint or Paint()
         dot = Graph(name="computation_graph")
         dot.attr(rankdir=self.rankdir, fontname=FONT)
-        if self.units:  # room between the layers for their many edges; neurons of a layer packed closely
-            dot.attr(ranksep="1.2", nodesep="0.12")
+        if self.units:  # room between the layers for their many edges; neurons of a layer packed closely,
+            # in index order (every order crosses the same dense edges, so crossing minimisation would shuffle them)
+            dot.attr(ranksep="1.2", nodesep="0.12", ordering="in")
         dot.attr("node", fontname=FONT, fontsize="11")
         dot.attr("edge", fontname=FONT, fontsize="9")
         caption = paint.caption
@@ -365,7 +366,7 @@ class Scene:
         are drawn thick and red; practice answers colour theirs."""
         attrs = {"color": QUIET_EDGE} if self.units else {}
         color = paint.edge_colors.get((node, k))
-        if paint.current is not None and self.head(paint.current) is self.head(node):
+        if paint.current is not None and paint.current is node:  # in a neuron box, only z's step has input edges
             color = color or HOT_EDGE
             attrs["penwidth"] = "2.5"
         if color:

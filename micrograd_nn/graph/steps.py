@@ -68,9 +68,10 @@ class StepThrough:
             caption = frame.describe() if captions else ""
             if self.direction == "backward":
                 partial = {node for node in known if uses_left.get(node, 0) > 0}
-                yield frame, Paint(grads=known, partial=partial, current=frame.node, done=done, caption=caption)
-            else:
-                yield frame, Paint(data=known, current=frame.node, done=done, caption=caption)
+                yield frame, Paint(grads=dict(known), partial=partial, current=frame.node, done=done,
+                                   caption=caption)
+            else:  # copies: `known` goes on changing after this frame, and a caller may keep every picture
+                yield frame, Paint(data=dict(known), current=frame.node, done=done, caption=caption)
 
     def graphs(self, captions: bool = False) -> list[Graph]:
         """One Digraph per drawn frame: the same layout, with the numbers known at that step."""
