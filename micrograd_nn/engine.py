@@ -190,7 +190,7 @@ class Value:
         """a**k for a number k: d/da = k·a^(k−1). a**b for a Value b needs a > 0:
         d/da = b·a^(b−1), d/db = a^b·ln a."""
         if isinstance(other, Value):
-            if not self.data > 0.0:
+            if self.data <= 0.0:
                 raise ValueError(f"Value ** Value needs a positive base, got base {self.data}")
             return _apply(EXP_POW, (self, other))
         k = _constant(other)
@@ -202,7 +202,7 @@ class Value:
         other = _constant(other)
         if other is None:
             return NotImplemented
-        if not other > 0.0:
+        if other <= 0.0:
             raise ValueError(f"number ** Value needs a positive base, got base {other}")
         return _apply(EXP_POW, (other, self))
 
@@ -242,19 +242,35 @@ class Value:
     # --- copies: iterative, so a graph of any depth can be pickled or deep-copied ---
 
     def __reduce__(self):
-        return _rebuild, (_flatten(self),)
+        """Pickle a node as its slots, children by reference, so shared nodes stay shared. Children are
+        pickled before their parents: the first node of a graph that pickle meets lists, ahead of its own
+        state, every node below it in topological order, so no chain of references is ever followed
+        recursively (pickle's memo makes each node's later mentions a back-reference)."""
+        pending = _pickling.pending
+        below: list = []
+        if self in pending:  # listed by an earlier node of this graph: its children are already pickled
+            pending.discard(self)
+        elif self._prev:
+            below = topological_order(self)[:-1]
+            pending.clear()  # nodes left over by a pickling that failed part-way
+            pending.update(node for node in below if node._prev)
+        state = (self.data, self.grad, self._prev, self.local_grads, self._op, self.label, self._args)
+        return _new_value, (Value,), (below, state)
+
+    def __setstate__(self, state):
+        _, (self.data, self.grad, self._prev, self.local_grads, self._op, self.label, self._args) = state
 
     def __deepcopy__(self, memo: dict):
-        for node in topological_order(self):
-            if id(node) not in memo:
-                copy = _new_value(Value)
-                copy.data, copy.grad, copy._op, copy.label = node.data, node.grad, node._op, node.label
-                copy._prev = tuple(memo[id(c)] for c in node._prev)
-                copy.local_grads = node.local_grads
-                copy._args = None
-                if node._args is not None:
-                    _keep_operands(copy, [memo[id(a)] if isinstance(a, Value) else a for a in node.operands])
-                memo[id(node)] = copy
+        copied = memo.setdefault(_COPIED, set())  # originals copied so far in this deepcopy
+        for node in topological_order(self, copied):
+            copy = _new_value(Value)
+            copy.data, copy.grad, copy._op, copy.label = node.data, node.grad, node._op, node.label
+            copy._prev = tuple(memo[id(c)] for c in node._prev)
+            copy.local_grads = node.local_grads
+            copy._args = None
+            if node._args is not None:
+                _keep_operands(copy, [memo[id(a)] if isinstance(a, Value) else a for a in node.operands])
+            memo[id(node)] = copy
         return memo[id(self)]
 
     def __copy__(self):
@@ -330,41 +346,6 @@ def _apply(op: Op, operands: tuple) -> Value:
     return _node(out, tuple(children), tuple(local_grads), op, operands if folded else None)
 
 
-def _flatten(root: Value) -> list:
-    """The graph under `root` as records in topological order: a leaf is kept as itself (so pickle
-    shares it with every other reference to it), an inner node becomes plain data with child indices."""
-    order = topological_order(root)
-    index = {node: i for i, node in enumerate(order)}
-    records: list = []
-    for node in order:
-        if not node._prev:
-            records.append(node if node is not root else (node.data, node.grad, node._op, node.label))
-            continue
-        args = None if node._args is None else tuple(None if isinstance(a, Value) else a for a in node.operands)
-        records.append((node.data, node.grad, node._op, node.label,
-                        tuple(index[c] for c in node._prev), node.local_grads, args))
-    return records
-
-
-def _rebuild(records: list) -> Value:
-    nodes: list[Value] = []
-    for record in records:
-        if isinstance(record, Value):  # a leaf, already restored by pickle and shared with its other references
-            nodes.append(record)
-            continue
-        node = _new_value(Value)
-        node.data, node.grad, node._op, node.label = record[:4]
-        node._prev, node.local_grads, node._args = (), (), None
-        if len(record) > 4:
-            child_indices, node.local_grads, args = record[4:]
-            node._prev = tuple(nodes[i] for i in child_indices)
-            if args is not None:
-                children = iter(node._prev)
-                _keep_operands(node, [next(children) if a is None else a for a in args])
-        nodes.append(node)
-    return nodes[-1]
-
-
 def _keep_operands(node: Value, operands: list) -> None:
     """Store a node's full operand list in the form `Value.operands` reads back."""
     node._args = (tuple(operands[0:-1:2]), tuple(operands[1:-1:2]), operands[-1]) if node._op is DOT \
@@ -385,14 +366,20 @@ def _cycle_collector_paused():
             gc.enable()
 
 
-def topological_order(root: Value) -> list[Value]:
+def topological_order(root: Value, visited: set | None = None) -> list[Value]:
     """Every node reachable from `root`, each after all of its children.
 
     Depth-first search with an explicit stack of (node, iterator over its children),
-    so graph depth is limited by memory, not by Python's recursion limit.
+    so graph depth is limited by memory, not by Python's recursion limit. Nodes in
+    `visited` are left out, with everything reachable only through them; the set
+    gains the nodes returned (so repeated calls share one walk).
     """
     order: list[Value] = []
-    visited = {root}
+    if visited is None:
+        visited = set()
+    elif root in visited:
+        return order
+    visited.add(root)
     stack = [(root, iter(root._prev))]
     while stack:
         node, children = stack[-1]
@@ -405,6 +392,15 @@ def topological_order(root: Value) -> list[Value]:
             stack.pop()
             order.append(node)
     return order
+
+
+class _Pickling(threading.local):
+    def __init__(self):
+        self.pending: set = set()  # inner nodes listed ahead of a parent, whose own pickling comes next
+
+
+_pickling = _Pickling()
+_COPIED = "micrograd_nn: Values copied"  # deepcopy's memo is keyed by ids; a str key cannot clash with them
 
 
 # --- grad mode: per thread, as PyTorch's ---

@@ -146,7 +146,7 @@ def _exp(a: float) -> float:
 
 
 def _log(a: float) -> float:
-    if not a > 0.0:
+    if a <= 0.0:  # NaN passes through, as in PyTorch
         raise ValueError(f"log domain error: log({a}) is undefined; log needs a positive value")
     return math.log(a)
 

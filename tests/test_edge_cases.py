@@ -257,3 +257,35 @@ def test_pickling_a_graph_with_its_module_keeps_the_parameters_shared():
     loss2, w2 = pickle.loads(pickle.dumps((loss, w)))
     loss2.backward()
     assert w2.grad == pytest.approx(3.0 * (1 - math.tanh(6.0) ** 2))
+
+
+def test_nan_passes_through_log_and_powers_as_in_pytorch():
+    for fn, theirs in [(lambda v: v.log(), torch.log), (lambda v: v ** Value(2.0), lambda t: t ** 2.0),
+                       (lambda v: 2.0 ** v, lambda t: 2.0 ** t)]:
+        v = Value(nan)
+        out = fn(v)
+        out.backward()
+        value, (grad,) = torch_grads(lambda t, f=theirs: f(t[0]), [nan])
+        assert same(out.data, value) and same(v.grad, grad)
+
+
+def test_pickle_keeps_inner_nodes_shared_and_grows_linearly():
+    x = Value(2.0)
+    h = x * 3
+    out = h.tanh()
+    out2, h2 = pickle.loads(pickle.dumps((out, h)))
+    assert out2.children[0] is h2
+    out2.backward()
+    assert h2.grad == pytest.approx(1 - math.tanh(6.0) ** 2)
+    sizes = [len(pickle.dumps(deep_chain(n)[1])) for n in (2_000, 4_000)]
+    assert sizes[1] < 2.2 * sizes[0]
+
+
+def test_deepcopy_of_every_node_of_a_chain_shares_one_copy_of_each():
+    x, _ = deep_chain(0)
+    nodes = [x]
+    for _ in range(3_000):
+        nodes.append(nodes[-1] * 1.0001)
+    copies = copy.deepcopy(nodes)
+    assert all(copies[i + 1].children[0] is copies[i] for i in range(3_000))
+    assert copies[-1].data == nodes[-1].data and copies[0] is not x
