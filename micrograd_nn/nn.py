@@ -81,9 +81,12 @@ def _as_lists(x):
 
 
 def _vector(x, expected: int, who: str) -> Sequence:
-    """x as a sequence of `expected` inputs (a list, tuple or 1-D numpy array), or a clear error."""
+    """x as a sequence of `expected` inputs (a list, tuple or 1-D numpy array), or a clear error.
+    A lone Value is one input: what a one-output Layer returns can feed the next Layer."""
     if type(x) is list and len(x) == expected:  # the training hot path: skip the slower abstract-class checks
         return x
+    if isinstance(x, Value):
+        x = [x]
     if isinstance(x, np.ndarray):
         if x.ndim != 1:
             raise ValueError(f"{who} expected a 1-D array of {expected} inputs, received shape {x.shape}")

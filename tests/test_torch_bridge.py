@@ -222,3 +222,11 @@ def test_missing_torch_says_how_to_install_it(monkeypatch):
     monkeypatch.delitem(sys.modules, "micrograd_nn.torch_bridge")
     with pytest.raises(ImportError, match=r"pip install 'micrograd_nn\[torch\]'"):
         importlib.import_module("micrograd_nn.torch_bridge")
+
+
+def test_from_torch_stack_with_a_one_unit_layer_in_the_middle():
+    torch_model = tnn.Sequential(tnn.Linear(3, 1), tnn.ReLU(), tnn.Linear(1, 2), tnn.Tanh()).double()
+    ours = from_torch(torch_model)
+    x = [0.1, -0.2, 0.3]
+    expected = torch_model(torch.tensor([x], dtype=torch.float64))[0].tolist()
+    assert [v.data for v in ours(x)] == pytest.approx(expected, rel=1e-12, abs=1e-15)
