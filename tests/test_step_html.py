@@ -271,3 +271,9 @@ def test_gif_without_a_binary_says_so(tmp_path):
             show_steps(karpathy_neuron()).save(tmp_path / "steps.gif")
     finally:
         G.set_dot_binary(None)
+
+
+def test_control_characters_in_labels_never_reach_the_html():
+    x = Value(1.0, label="a\x00b\x07c")
+    page = show_steps((x * 2).tanh()).html(standalone=True)
+    assert "\x00" not in page and "\x07" not in page and "a␀b␇c" in page

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..engine import Value, topological_order
 from ..frames import Frame, backward_steps, forward_steps, model_names, node_names, replay
 from .binary import RenderFailure, no_binary_hint, run_dot, svgs
-from .drawing import Graph, Paint, Scene
+from .drawing import Graph, Paint, Scene, _visible
 
 __all__ = ["StepThrough", "show_steps"]
 
@@ -154,8 +154,12 @@ class StepThrough:
 
 def html_text(text: str) -> str:
     """Text for HTML: markup characters escaped, and ':' as a character reference too, so that no text a user
-    wrote (a label, an op) reads as a `javascript:` address even to a careless parser."""
-    return html.escape(text).replace(":", "&#58;")
+    wrote (a label, an op) reads as a `javascript:` address even to a careless parser. Control characters
+    other than line breaks and tabs are shown as their symbols (NUL → ␀): HTML has no place for them."""
+    return html.escape(_CONTROL_BUT_LAYOUT.sub(lambda m: _visible(m.group()), text)).replace(":", "&#58;")
+
+
+_CONTROL_BUT_LAYOUT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 _PROLOG = re.compile(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<!--.*?-->|\s?xmlns(:xlink)?=\"[^\"]*\"", re.DOTALL)
