@@ -328,7 +328,8 @@ class Scene:
         return attrs
 
     def _node(self, dot: graphviz.Digraph, node: Value, paint: Paint, copy: str = "", use: str = "") -> None:
-        """A node's record (and its op circle). A spread leaf is drawn once per use: `copy` is that copy's id."""
+        """A node's record (and its op circle). A spread leaf's further uses get small reference boxes next to
+        them (`copy` is such a box's id), so each Value still has exactly one record."""
         node_id = copy or self.ids[node]
         name = self.name(node) + (use or (f" (1/{len(self.spread[node])})" if node in self.spread else ""))
         if node in self.clusters:  # inside its module's box: the module's name is written once, on the box
@@ -341,6 +342,12 @@ class Scene:
         # With copies hanging off it, the rest of the graph keeps straight edges (a group), instead of drifting
         # half a node sideways at every op that takes a copy.
         line = {"group": "main"} if self.spread and not copy else {}
+        if copy:  # a reference to the Value's one record, not a second record: a rounded box, dashed
+            style = self._style(node, paint)
+            style["style"] = "rounded,dashed,filled"
+            text = "  ".join([name] + [" ".join(f.split()) for f in self._numbers(node, paint)])
+            dot.node(node_id, plain_text(text), shape="box", fontsize="10", **style)
+            return
         dot.node(node_id, label, shape="record", **self._style(node, paint), **line)
         if node._prev and node not in self.units and not copy:
             op_id = node_id + "_op"
