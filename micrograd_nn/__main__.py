@@ -17,6 +17,7 @@ import ast
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from .engine import Value
@@ -172,7 +173,12 @@ def graph_command(args: argparse.Namespace) -> int:
         if args.backward:
             root.backward()
         root.label = root.label or "out"
-        written = render(root, path, show_local_grads=args.local_grads, rankdir=args.rankdir)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            written = render(root, path, show_local_grads=args.local_grads, rankdir=args.rankdir)
+        if Path(written) != path:  # Graphviz could not draw it: render kept the DOT source instead
+            reason = " ".join(str(w.message) for w in caught) or "Graphviz could not be run"
+            return _fail(f"{path} was not drawn: {reason}")
     except (ExpressionError, ValueError, ArithmeticError) as err:
         return _fail(str(err))
     except (RecursionError, MemoryError):
@@ -241,9 +247,9 @@ def _arrange_graph_args(tokens: list[str]) -> list[str]:
                 # Joined with "=", so a value starting with "-" stays a value.
                 options += [f"{_VALUE_OPTIONS[token]}={tokens[i + 1]}"] if i + 1 < len(tokens) else [token]
                 i += 1
-            elif token in _FLAGS or token.startswith(("--output=", "--rankdir=")) or re.match(r"--[A-Za-z]", token):
-                options.append(token)  # an unknown --option is left for argparse to name
-            else:
+            elif token in _FLAGS or token.startswith(("--output=", "--rankdir=")):
+                options.append(token)
+            else:  # anything else is expression text, "--x" (that is, −(−x)) included
                 expressions.append(token)
         i += 1
     return [*options, *(["--set", *assignments] if assignments else []), "--", *expressions]

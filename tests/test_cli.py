@@ -218,7 +218,7 @@ def test_an_output_that_cannot_be_written(tmp_path, capsys):
     (["x", "y", "--set", "x=1", "y=2"], "one expression"),
     (["x", "--rankdir", "XX"], "invalid choice"),
     (["x", "-o"], "expected one argument"),
-    (["x", "--verbose"], "unrecognized arguments: --verbose"),
+    (["x", "--verbose"], "one expression (quote it if it has spaces; values go after --set), got 'x', '--verbose'"),
 ])
 def test_bad_arguments(args, message, capsys):
     assert_refused(args, capsys, message)
@@ -244,3 +244,16 @@ def test_dot_output_never_runs_graphviz(tmp_path, capsys, monkeypatch):
                 max_size=6))
 def test_any_input_exits_0_or_2_and_never_raises(text, options):
     assert main(["graph", *options, text, "-o", "fuzz.dot"]) in (0, 2)
+
+
+def test_a_double_minus_is_an_expression_not_an_option(tmp_path, capsys):
+    assert main(["graph", "--x", "--set", "x=3", "-o", str(tmp_path / "g.dot")]) == 0
+    assert "out = 3" in capsys.readouterr().out
+
+
+def test_an_svg_that_graphviz_cannot_draw_is_an_error_not_a_warning(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MICROGRAD_NN_DOT", str(tmp_path / "no-such-dot"))
+    assert main(["graph", "x*2", "--set", "x=3", "-o", str(tmp_path / "g.svg")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "g.svg was not drawn" in err and "Warning" not in err
+    assert not (tmp_path / "g.svg").exists()
