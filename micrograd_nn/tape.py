@@ -132,11 +132,12 @@ TEMPLATES: dict[str, Template] = {
                     lambda i, o, a: f"(0.0 if {a[1]} == 0.0 else {a[1]} * power({a[0]}, {a[1]} - 1.0))"
                     if i == 0 else "0.0"),
     "exp_pow": Template(lambda o, a: f"{o} = exp_pow({a[0]}, {a[1]})",
-                        lambda i, o, a: f"({a[1]} * {a[0]} ** ({a[1]} - 1.0) if {a[1]} != 0.0 else 0.0)"
+                        lambda i, o, a: f"(0.0 if {a[1]} == 0.0 else {a[1]} * power({a[0]}, {a[1]} - 1.0))"
                         if i == 0 else f"{o} * log({a[0]})"),
     "exp": Template(lambda o, a: f"{o} = exp({a[0]})", lambda i, o, a: o),
     "log": Template(lambda o, a: f"{o} = table_forward['log']({a[0]})", lambda i, o, a: f"1.0 / {a[0]}"),
-    "tanh": Template(lambda o, a: f"{o} = tanh({a[0]})", lambda i, o, a: f"(1.0 - {o}) * (1.0 + {o})"),
+    "tanh": Template(lambda o, a: f"{o} = tanh({a[0]})",
+                     lambda i, o, a: f"((1.0 - {o}) * (1.0 + {o}) if abs({o}) > 0.5 else 1.0 - {o} * {o})"),
     "sigmoid": Template(lambda o, a: f"{o} = {_sigmoid(a[0])}", lambda i, o, a: f"{o} * (1.0 - {o})"),
     "relu": Template(lambda o, a: f"{o} = {a[0]} if not {a[0]} <= 0.0 else 0.0",
                      lambda i, o, a: f"(0.0 if {a[0]} <= 0.0 else 1.0)"),
@@ -146,7 +147,8 @@ TEMPLATES: dict[str, Template] = {
     "dot": Template(_dot_forward, lambda i, o, a: "1.0" if i == len(a) - 1 else a[i ^ 1]),
     "max": Template(_max_forward, lambda i, o, a: f"(1.0 if {o}_w == {i} else 0.0)"),
     "cross_entropy": Template(_cross_entropy_forward, _cross_entropy_local),
-    "bce": Template(_bce_forward, lambda i, o, a: f"{_sigmoid(a[0])} - {a[1]}" if i == 0 else f"-{a[0]}"),
+    "bce": Template(_bce_forward, lambda i, o, a: f"(1.0 - {a[1]}) * {_sigmoid(a[0])} - {a[1]} * {_sigmoid('-' + a[0])}"
+                    if i == 0 else f"-{a[0]}"),
 }
 
 
