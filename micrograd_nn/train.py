@@ -13,6 +13,7 @@ import numpy as np
 from . import engine
 from .data import batches
 from .engine import Value, no_grad
+from .tape import CompiledStep
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -155,7 +156,7 @@ class _Progress:
 def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_size: int | None = None,
         penalty: Callable[[list[Value]], Value] | None = None, shuffle: bool = True, seed: int | None = 0,
         classify: bool = True, verbose: bool | None = None, validation: tuple | None = None,
-        validation_split: float | None = None) -> History:
+        validation_split: float | None = None, compile: bool = False) -> History:
     """Train `model` and return its History.
 
     Each step: loss = (1/B)·Σ loss_fn(model(x), target) over the batch (+ penalty(params)),
@@ -166,6 +167,10 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
     Validation data, `validation=(X_val, y_val)` or `validation_split=0.2` (that fraction of X, held
     out at random, the same samples for the same seed), is evaluated after every epoch without
     recording a graph: history.val_loss (penalty included, as for training) and history.val_accuracy.
+
+    `compile=True` records each batch size's loss graph once and replays it (`micrograd_nn.tape.CompiledStep`):
+    the same losses, gradients and parameters, several times faster. The model must build the same graph
+    for every batch, and `loss_fn` must accept its target as a Value.
 
     With `verbose`, which by default is on for runs longer than a few seconds, a progress line
     (epoch, loss, accuracy) is printed about ten times a run, under a progress bar when tqdm is
@@ -188,13 +193,17 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
     labels = _score_labels([*y, *(validation[1] if validation is not None else ())]) if classify else None
     history = History()
     params = optimizer.params
+    compiled_step = CompiledStep(model, loss_fn, penalty, params) if compile else None
     progress = _Progress(epochs, batches_per_epoch=-(-len(X) // batch_size))
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         total_loss, correct = 0.0, 0
         for xb, yb in batches(X, y, batch_size, shuffle=shuffle, seed=None if seed is None else seed + epoch):
             optimizer.zero_grad()
-            loss, outputs = forward_backward(model, xb, yb, loss_fn, penalty, params)
+            if compiled_step is not None:
+                loss, outputs = compiled_step(xb, yb)
+            else:
+                loss, outputs = forward_backward(model, xb, yb, loss_fn, penalty, params)
             optimizer.step()
             total_loss += loss * len(xb)
             if classify:  # count now, so this batch's graph can be freed
