@@ -190,8 +190,6 @@ class Value:
         """a**k for a number k: d/da = k·a^(k−1). a**b for a Value b needs a > 0:
         d/da = b·a^(b−1), d/db = a^b·ln a."""
         if isinstance(other, Value):
-            if self.data <= 0.0:
-                raise ValueError(f"Value ** Value needs a positive base, got base {self.data}")
             return _apply(EXP_POW, (self, other))
         k = _constant(other)
         if k is None:
@@ -202,8 +200,6 @@ class Value:
         other = _constant(other)
         if other is None:
             return NotImplemented
-        if other <= 0.0:
-            raise ValueError(f"number ** Value needs a positive base, got base {other}")
         return _apply(EXP_POW, (other, self))
 
     def __neg__(self):  # d(-a)/da = -1

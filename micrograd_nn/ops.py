@@ -174,8 +174,14 @@ def _exp_pow_base_slope(a, b):  # ∂(a^b)/∂a = b·a^(b−1)
     return b * a ** (b - 1.0)  # on Values: kept whole, so ∂²(a^b)/∂a∂b = 1/a survives at b = 0
 
 
+def _exp_pow_forward(a: float, b: float) -> float:
+    if a <= 0.0:  # a^b = e^(b·ln a) as b varies: ln a must exist (NaN passes through, as in PyTorch)
+        raise ValueError(f"power with a Value exponent needs a positive base, got base {a}")
+    return _checked_power(a, b)
+
+
 # a^b with a Value exponent (or a number base): needs a > 0.
-EXP_POW = Op("**", "exp_pow", _checked_power,
+EXP_POW = Op("**", "exp_pow", _exp_pow_forward,
              lambda x, out: (_exp_pow_base_slope(*x), out * log(x[0])),
              ("{1}·{0}^({1} − 1)", "{out}·ln {0}"), domain=lambda a, b: a > 0.0)
 EXP = Op("exp", "exp", _exp, lambda x, out: (out,), ("{out}",), domain=lambda a: a < 700.0)

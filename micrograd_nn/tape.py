@@ -100,19 +100,6 @@ def _bce_forward(out: str, a: list[str]) -> str:
     return f"{out} = {value} if 0.0 <= {y} <= 1.0 else table_forward['bce']({z}, {y})"  # the table raises
 
 
-def _exp_pow(a: float, b: float) -> float:
-    """a ** b with a Value exponent. The engine refuses a base that is not positive when it builds the node
-    (`Value.__pow__`); a replay refuses it the same way."""
-    if not a > 0.0:
-        raise ValueError(f"Value ** Value needs a positive base, got base {a}")
-    return ops._checked_power(a, b)
-
-
-def forward_of(op: ops.Op) -> Callable:
-    """The forward rule a replay checks its operands with: the table's, or the engine's stricter check."""
-    return _exp_pow if op.key == "exp_pow" else op.forward
-
-
 def _table_call(key: str) -> Template:
     """An op with no hand-written template: call the table's own forward and local."""
     return Template(
@@ -173,7 +160,8 @@ class _TableRules(dict):
 NAMESPACE: dict = {
     "exp": math.exp, "log": math.log, "log1p": math.log1p, "tanh": math.tanh, "fsum": math.fsum,
     "inf": math.inf, "nan": math.nan,
-    "power": ops._power, "checked_power": ops._checked_power, "exp_pow": _exp_pow, "first_max": ops._first_max,
+    "power": ops._power, "checked_power": ops._checked_power, "exp_pow": ops.EXP_POW.forward,
+    "first_max": ops._first_max,
     "table_forward": _TableRules("forward"), "table_local": _TableRules("local"),
 }
 
@@ -253,7 +241,7 @@ class Tape:
         frame_locals = tb.tb_frame.f_locals
         operands = [float(eval(a, NAMESPACE)) if _is_literal(a) else frame_locals[a] for a in args]
         try:
-            forward_of(op)(*operands)
+            op.forward(*operands)
         except (ArithmeticError, ValueError) as table_error:
             raise table_error from None
 
@@ -371,7 +359,7 @@ def _generate(root: Value, order: list, index: dict, leaves: list, needs_grad: l
 
 def _forward_rows(op, x: np.ndarray) -> np.ndarray:
     """op's forward value for every row of operands, through the table (exact, and its errors)."""
-    forward = forward_of(op)
+    forward = op.forward
     return np.array([forward(*row) for row in x.tolist()], dtype=float).reshape(len(x))
 
 
