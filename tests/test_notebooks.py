@@ -23,6 +23,10 @@ PRINTED_NUMBERS = {
     "05_cnn": ["[0, 2, 0, 4]", "[[0, 2, 0], [4, -1, 3], [-2, 3, 1]]", "[[9.5, 6.2], [10.0, 5.2]]", "409600",
                "(5, 5)", "== 21", "(N - m + 1, N - m + 1)", "224 // 2 == 112"],
     "06_step_through": ["last.grads[p] == p.grad", "n_big == 807"],
+    "07_higher_order": ["[0.09, 0.245, 0.665]", "6.699", "1.901", "-6.803", "0.992", "0.008",
+                        "(7.0, 4.0, 2.0, 0.0, 3.0)"],
+    "08_digits": [],  # scikit-learn's digits: no number from the course notes
+    "09_save_and_share": [],  # a model of its own: no number from the course notes
 }
 
 
