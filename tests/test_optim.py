@@ -24,34 +24,21 @@ def torch_forward(params, x):
     return W2 @ h + b2
 
 
-@pytest.mark.parametrize("make", [
-    lambda p: SGD(p, lr=0.1),
-    lambda p: SGD(p, lr=0.05, momentum=0.9),
-    lambda p: SGD(p, lr=0.05, momentum=0.5, weight_decay=0.01),
-    lambda p: Adam(p, lr=0.01),
-    lambda p: Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+@pytest.mark.parametrize("ours,theirs", [
+    (lambda p: SGD(p, lr=0.1), lambda p: torch.optim.SGD(p, lr=0.1, foreach=False)),
+    (lambda p: SGD(p, lr=0.05, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, foreach=False)),
+    (lambda p: SGD(p, lr=0.05, momentum=0.5, weight_decay=0.01),
+     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.5, weight_decay=0.01, foreach=False)),
+    (lambda p: Adam(p, lr=0.01), lambda p: torch.optim.Adam(p, lr=0.01, foreach=False)),
+    (lambda p: Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+     lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, foreach=False)),
 ], ids=["sgd", "momentum", "weight_decay", "adam", "adam_options"])
-def test_optimizer_steps_match_torch_optim(make):
-    model = MLP(2, [3, 3], activation="tanh", rng=random.Random(0))
-    tparams = [(tensor([n.w for n in lay.neurons]), tensor([n.b for n in lay.neurons])) for lay in model.layers]
-    flat = [t for pair in tparams for t in pair]
-    opt = make(model.parameters())
-    kwargs = {k: v for k, v in vars(opt).items() if k in ("lr", "momentum", "weight_decay", "eps")}
-    if isinstance(opt, Adam):
-        topt = torch.optim.Adam(flat, betas=(opt.beta1, opt.beta2), foreach=False, **kwargs)
-    else:
-        topt = torch.optim.SGD(flat, foreach=False, **kwargs)
-    for _ in range(6):
-        loss = sum(F.cross_entropy(model(x), y) for x, y in zip(X, Y)) / len(X)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        tloss = sum(torch.nn.functional.cross_entropy(torch_forward(tparams, x)[None], torch.tensor([y]))
-                    for x, y in zip(X, Y)) / len(X)
-        topt.zero_grad()
-        tloss.backward()
-        topt.step()
-        assert loss.data == pytest.approx(tloss.item(), rel=1e-9)
+def test_optimizer_steps_match_torch_optim(ours, theirs):
+    model, _, tparams, _ = run_both(ours, theirs, steps=6)
+    loss = sum(F.cross_entropy(model(x), y) for x, y in zip(X, Y)) / len(X)
+    tloss = sum(torch.nn.functional.cross_entropy(torch_forward(tparams, x)[None], torch.tensor([y]))
+                for x, y in zip(X, Y)) / len(X)
+    assert loss.data == pytest.approx(tloss.item(), rel=1e-9)
     for lay, (W, b) in zip(model.layers, tparams):
         assert_close([[w.data for w in n.w] for n in lay.neurons], W, rel=1e-9, abs=1e-12)
         assert_close([n.b.data for n in lay.neurons], b, rel=1e-9, abs=1e-12)
