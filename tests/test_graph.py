@@ -292,7 +292,7 @@ def test_a_node_used_far_apart_is_drawn_next_to_each_use():
     assert len(re.findall(rf"^\s*{original} -> ", src, re.M)) == 1  # it serves its nearest use only
     assert "_for_" not in draw_graph(karpathy_neuron()).source  # nothing is copied in ordinary graphs
     assert re.search(r"data\s+110", src)
-    assert len(re.findall("shape=record", src)) == 110  # one record per Value (x and 109 sums); the further uses are references
+    assert len(re.findall("shape=record", src)) == 110  # one record per Value (x and 109 sums); other uses: references
 
 
 # --- practice sheets ---
