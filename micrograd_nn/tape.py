@@ -601,6 +601,20 @@ class CompiledStep:
         self.params = list(params)
         self._recordings: dict[int, _Recording] = {}
 
+    def tape(self, batch_size: int) -> Tape | LevelTape:
+        """The tape recorded for batches of `batch_size` samples, to print or inspect.
+
+        Its root is the batch loss L = (1/B)·Σ loss_fn(model(x), target) (+ penalty(params)) with B = batch_size.
+        A size is recorded by the first call with a batch of that size; before that there is no tape: KeyError.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+        if batch_size not in self._recordings:
+            recorded = sorted(self._recordings) or "none yet"
+            raise KeyError(f"no tape recorded for batch size {batch_size} (recorded sizes: {recorded}); "
+                           "call the step on a batch of that size first")
+        return self._recordings[batch_size].tape
+
     def _record(self, xb: Sequence, yb: Sequence) -> _Recording:
         inputs, targets, data_leaves = [], [], []
         for x in xb:

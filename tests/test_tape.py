@@ -374,6 +374,29 @@ def test_compiled_step_equals_forward_backward_on_every_batch(case):
     assert sorted(step._recordings) == [1, 3]
 
 
+def test_compiled_step_hands_out_the_tape_it_recorded_for_a_batch_size():
+    X, y = np.random.default_rng(3).normal(size=(5, 2)).tolist(), [0, 1, 2, 1, 0]
+    model = MLP(2, [4, 3], rng=random.Random(0))
+    step = CompiledStep(model, F.cross_entropy)
+    with pytest.raises(KeyError, match="no tape recorded for batch size 2"):
+        step.tape(2)
+    step(X[:2], y[:2])
+    step(X[2:5], y[2:5])
+    with pytest.raises(KeyError, match=r"recorded sizes: \[2, 3\]"):
+        step.tape(4)
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        step.tape(2.0)
+    tape = step.tape(3)
+    # The tape is the one the step replays: running it again gives the loss of the last batch of 3, rebuilt.
+    model.zero_grad()
+    expected_loss, _ = forward_backward(model, X[2:5], y[2:5], F.cross_entropy, None, model.parameters())
+    expected_grads = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    assert tape.run() == expected_loss
+    assert [p.grad for p in model.parameters()] == expected_grads
+    assert step.tape(2) is not tape
+
+
 def test_compiled_step_needs_a_loss_that_takes_value_targets():
     step = CompiledStep(MLP(2, [3], rng=random.Random(0)), F.multiclass_hinge)
     with pytest.raises(TypeError, match="accepts a Value target"):
