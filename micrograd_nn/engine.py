@@ -238,23 +238,10 @@ class Value:
     # --- copies: iterative, so a graph of any depth can be pickled or deep-copied ---
 
     def __reduce__(self):
-        """Pickle a node as its slots, children by reference, so shared nodes stay shared. Children are
-        pickled before their parents: the first node of a graph that pickle meets lists, ahead of its own
-        state, every node below it in topological order, so no chain of references is ever followed
-        recursively (pickle's memo makes each node's later mentions a back-reference)."""
-        pending = _pickling.pending
-        below: list = []
-        if self in pending:  # listed by an earlier node of this graph: its children are already pickled
-            pending.discard(self)
-        elif self._prev:
-            below = topological_order(self)[:-1]
-            pending.clear()  # nodes left over by a pickling that failed part-way
-            pending.update(node for node in below if node._prev)
-        state = (self.data, self.grad, self._prev, self.local_grads, self._op, self.label, self._args)
-        return _new_value, (Value,), (below, state)
-
-    def __setstate__(self, state):
-        _, (self.data, self.grad, self._prev, self.local_grads, self._op, self.label, self._args) = state
+        """Pickled as the records of its graph in topological order (no recursion, size linear in the
+        graph). Leaves are pickled as themselves, so a model's parameters pickled alongside stay the
+        same objects; an inner node pickled separately from a graph that contains it is copied."""
+        return _rebuild, (_flatten(self),)
 
     def __deepcopy__(self, memo: dict):
         copied = memo.setdefault(_COPIED, set())  # originals copied so far in this deepcopy
@@ -342,6 +329,39 @@ def _apply(op: Op, operands: tuple) -> Value:
     return _node(out, tuple(children), tuple(local_grads), op, operands if folded else None)
 
 
+def _flatten(root: Value) -> list:
+    """The graph under `root` as records, children first: a leaf (other than the root) is kept as itself,
+    an inner node becomes its slots with child indices in place of its children."""
+    order = topological_order(root)
+    index = {node: i for i, node in enumerate(order)}
+    records: list = []
+    for node in order:
+        if not node._prev and node is not root:
+            records.append(node)
+            continue
+        operands = None if node._args is None else [None if isinstance(a, Value) else a for a in node.operands]
+        records.append((node.data, node.grad, node._op, node.label, tuple(index[c] for c in node._prev),
+                        node.local_grads, operands))
+    return records
+
+
+def _rebuild(records: list) -> Value:
+    nodes: list[Value] = []
+    for record in records:
+        if isinstance(record, Value):  # a leaf, restored by pickle and shared with its other references
+            nodes.append(record)
+            continue
+        data, grad, op, label, child_indices, local_grads, operands = record
+        node = _new_value(Value)
+        node.data, node.grad, node._op, node.label = data, grad, op, label
+        node._prev, node.local_grads, node._args = tuple(nodes[i] for i in child_indices), local_grads, None
+        if operands is not None:
+            children = iter(node._prev)
+            _keep_operands(node, [next(children) if a is None else a for a in operands])
+        nodes.append(node)
+    return nodes[-1]
+
+
 def _keep_operands(node: Value, operands: list) -> None:
     """Store a node's full operand list in the form `Value.operands` reads back."""
     node._args = (tuple(operands[0:-1:2]), tuple(operands[1:-1:2]), operands[-1]) if node._op is DOT \
@@ -390,12 +410,6 @@ def topological_order(root: Value, visited: set | None = None) -> list[Value]:
     return order
 
 
-class _Pickling(threading.local):
-    def __init__(self):
-        self.pending: set = set()  # inner nodes listed ahead of a parent, whose own pickling comes next
-
-
-_pickling = _Pickling()
 _COPIED = "micrograd_nn: Values copied"  # deepcopy's memo is keyed by ids; a str key cannot clash with them
 
 

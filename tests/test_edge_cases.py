@@ -269,16 +269,18 @@ def test_nan_passes_through_log_and_powers_as_in_pytorch():
         assert same(out.data, value) and same(v.grad, grad)
 
 
-def test_pickle_keeps_inner_nodes_shared_and_grows_linearly():
+def test_pickle_grows_linearly_keeps_leaves_shared_and_leaves_no_state_behind():
     x = Value(2.0)
     h = x * 3
     out = h.tanh()
-    out2, h2 = pickle.loads(pickle.dumps((out, h)))
-    assert out2.children[0] is h2
+    out2, x2 = pickle.loads(pickle.dumps((out, x)))
     out2.backward()
-    assert h2.grad == pytest.approx(1 - math.tanh(6.0) ** 2)
+    assert x2.grad == pytest.approx(3 * (1 - math.tanh(6.0) ** 2))  # the pickled leaf is the one in the graph
     sizes = [len(pickle.dumps(deep_chain(n)[1])) for n in (2_000, 4_000)]
     assert sizes[1] < 2.2 * sizes[0]
+    _, d = deep_chain(5_000)
+    pickle.dumps([d * 2.0, d * 3.0])  # two roots sharing a deep graph, then that graph alone
+    assert pickle.loads(pickle.dumps(d)).data == d.data
 
 
 def test_deepcopy_of_every_node_of_a_chain_shares_one_copy_of_each():
