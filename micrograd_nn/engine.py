@@ -21,7 +21,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 
-from . import ops
 from .ops import ABS, ADD, DIV, DOT, EXP, EXP_POW, LOG, MAX, MUL, NEG, POW, RELU, SIGMOID, SUB, SUM, TANH, Op
 
 __all__ = ["Value", "no_grad", "is_grad_enabled", "sum", "dot", "maximum", "topological_order"]
@@ -46,9 +45,6 @@ def _constant(x) -> float | None:
         return _as_float(x)
     except TypeError:
         return None
-
-
-stable_sigmoid = ops.stable_sigmoid
 
 
 class Value:
@@ -175,32 +171,36 @@ class Value:
         return _node(other - self.data, (self,), (-1.0,), SUB, (other, self))
 
     def __truediv__(self, other):
-        other_is_value = isinstance(other, Value)
-        if not other_is_value and _constant(other) is None:
-            return NotImplemented
-        return _apply(DIV, (self, other if other_is_value else _constant(other)))
-
-    def __rtruediv__(self, other):
+        """a / b; d/da = 1/b, d/db = −(a/b)/b (in that order, so a tiny b gives ±inf, not an error)."""
+        if isinstance(other, Value):
+            return _binary(DIV, self, other)
         other = _constant(other)
         if other is None:
             return NotImplemented
-        return _apply(DIV, (other, self))
+        return _with_number(DIV, self, other, number_first=False)
+
+    def __rtruediv__(self, other):
+        """c / a; d/da = −(c/a)/a."""
+        other = _constant(other)
+        if other is None:
+            return NotImplemented
+        return _with_number(DIV, self, other, number_first=True)
 
     def __pow__(self, other):
         """a**k for a number k: d/da = k·a^(k−1). a**b for a Value b needs a > 0:
         d/da = b·a^(b−1), d/db = a^b·ln a."""
         if isinstance(other, Value):
-            return _apply(EXP_POW, (self, other))
+            return _binary(EXP_POW, self, other)
         k = _constant(other)
         if k is None:
             return NotImplemented
-        return _apply(POW, (self, k))
+        return _with_number(POW, self, k, number_first=False)
 
     def __rpow__(self, other):  # d(c^a)/da = c^a·ln c, for c > 0
         other = _constant(other)
         if other is None:
             return NotImplemented
-        return _apply(EXP_POW, (other, self))
+        return _with_number(EXP_POW, self, other, number_first=True)
 
     def __neg__(self):  # d(-a)/da = -1
         return _node(-self.data, (self,), (-1.0,), NEG)
@@ -209,29 +209,28 @@ class Value:
 
     def exp(self):
         """e^a; d/da = e^a."""
-        return _apply(EXP, (self,))
+        return _unary(EXP, self)
 
     def log(self):
         """ln a for a > 0; d/da = 1/a."""
-        return _apply(LOG, (self,))
+        return _unary(LOG, self)
 
     def tanh(self):
         """tanh a; d/da = 1 − tanh²a."""
-        return _apply(TANH, (self,))
+        return _unary(TANH, self)
 
     def sigmoid(self):
         """σ(a) = 1/(1 + e^(−a)), stable for any a; d/da = σ(a)(1 − σ(a))."""
-        return _apply(SIGMOID, (self,))
+        return _unary(SIGMOID, self)
 
-    def relu(self):  # d max(0, a)/da = 1 if a > 0 else 0 (0 at the kink; NaN stays NaN), as in PyTorch
+    def relu(self):
+        """max(0, a); d/da = 1 where a > 0, else 0 (0 at the kink; NaN stays NaN with slope 1), as in PyTorch."""
         a = self.data
-        if a > 0.0:
-            return _node(a, (self,), (1.0,), RELU)
         return _node(0.0, (self,), (0.0,), RELU) if a <= 0.0 else _node(a, (self,), (1.0,), RELU)
 
     def abs(self):
         """|a|; d/da = sign(a), 0 at the kink."""
-        return _apply(ABS, (self,))
+        return _unary(ABS, self)
 
     __abs__ = abs
 
@@ -313,6 +312,28 @@ def _node(data: float, children: tuple, local_grads: tuple, op: Op, args: tuple 
     out._op = op
     out.label = ""
     return out
+
+
+def _unary(op: Op, x: Value) -> Value:
+    """`_apply` for one Value operand, without its general bookkeeping (exp, log, tanh … per neuron)."""
+    a = x.data
+    out = op.forward(a)
+    return _node(out, (x,), op.local((a,), out), op)
+
+
+def _binary(op: Op, x: Value, y: Value) -> Value:
+    """`_apply` for two Value operands."""
+    a, b = x.data, y.data
+    out = op.forward(a, b)
+    return _node(out, (x, y), op.local((a, b), out), op)
+
+
+def _with_number(op: Op, x: Value, c: float, number_first: bool) -> Value:
+    """`_apply` for a Value and a number folded into the node (`x / 2`, `2 / x`, `x ** 3`, `2 ** x`)."""
+    pair = (c, x.data) if number_first else (x.data, c)
+    out = op.forward(*pair)
+    local = op.local(pair, out)[1 if number_first else 0]
+    return _node(out, (x,), (local,), op, (c, x) if number_first else (x, c))
 
 
 def _apply(op: Op, operands: tuple) -> Value:
