@@ -484,15 +484,25 @@ class no_grad:
         if inspect.isgeneratorfunction(func):
             @functools.wraps(func)
             def generator(*args, **kwargs):
+                # Every resumption of the body (next, send, throw, close) runs inside no_grad, as PyTorch does.
                 gen = func(*args, **kwargs)
-                sent = None
+                resume = gen.send
+                value = None
                 while True:
-                    with no_grad():
-                        try:
-                            item = gen.send(sent)
-                        except StopIteration as stop:
-                            return stop.value
-                    sent = yield item
+                    try:
+                        with no_grad():
+                            item = resume(value)
+                    except StopIteration as stop:
+                        return stop.value
+                    try:
+                        value = yield item
+                        resume = gen.send
+                    except GeneratorExit:
+                        with no_grad():
+                            gen.close()
+                        raise
+                    except BaseException as error:  # thrown in by the caller: the body may handle it
+                        resume, value = gen.throw, error
 
             return generator
 

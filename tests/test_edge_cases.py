@@ -291,3 +291,25 @@ def test_deepcopy_of_every_node_of_a_chain_shares_one_copy_of_each():
     copies = copy.deepcopy(nodes)
     assert all(copies[i + 1].children[0] is copies[i] for i in range(3_000))
     assert copies[-1].data == nodes[-1].data and copies[0] is not x
+
+
+def test_a_no_grad_generator_receives_throw_and_close_inside_no_grad():
+    seen = []
+
+    @no_grad
+    def numbers():
+        try:
+            try:
+                yield 1
+            except ValueError:
+                seen.append(("caught", mg.is_grad_enabled()))
+                yield 2
+            yield 3
+        finally:
+            seen.append(("closed", mg.is_grad_enabled()))
+
+    gen = numbers()
+    assert next(gen) == 1
+    assert gen.throw(ValueError("from the caller")) == 2
+    gen.close()
+    assert seen == [("caught", False), ("closed", False)] and mg.is_grad_enabled()
