@@ -238,7 +238,8 @@ class Frame:
         child, parent = names(edge.child), names(node)
         local = fmt(edge.local)
         rule = local_rule_text(node, edge.position, names)
-        factor = local if rule is None or rule == local else f"{rule} ({local})"
+        same = rule is not None and rule.replace("−", "-") == local  # a rule that is just a number: say it once
+        factor = local if rule is None or same else f"{rule} ({local})"
         upstream = fmt(edge.upstream)
         upstream = f"({upstream})" if upstream.startswith("-") else upstream
         line = (f"{child}.grad += ∂{parent}/∂{child} × {parent}.grad = {factor} × {upstream} = "

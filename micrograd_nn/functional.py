@@ -50,13 +50,17 @@ def _check_target(target, n_classes: int) -> int:
     return int(target)
 
 
+def _softmax(zs: Sequence) -> list:
+    """pᵢ = e^(zᵢ − m) / Σⱼ e^(zⱼ − m) on floats or on Values (m = max z, a constant shift)."""
+    shift = max(ops._data(z) for z in zs)
+    exps = [ops.exp(z - shift) for z in zs]
+    total = math.fsum(exps) if all(isinstance(e, float) for e in exps) else engine.sum(exps)
+    return [e / total for e in exps]
+
+
 def softmax(logits: Sequence) -> list[Value]:
     """pᵢ = e^(zᵢ − m) / Σⱼ e^(zⱼ − m) with m = max z, so [1000, 2000, 3000] does not overflow."""
-    zs = _logits(logits)
-    shift = max(z.data for z in zs)
-    exps = [(z - shift).exp() for z in zs]
-    total = engine.sum(exps)
-    return [e / total for e in exps]
+    return _softmax(_logits(logits))
 
 
 def log_softmax(logits: Sequence) -> list[Value]:
@@ -66,14 +70,6 @@ def log_softmax(logits: Sequence) -> list[Value]:
     shifted = [z - shift for z in zs]
     log_total = engine.sum(s.exp() for s in shifted).log()
     return [s - log_total for s in shifted]
-
-
-def _softmax(zs: Sequence) -> list:
-    """pᵢ = e^(zᵢ − m) / Σⱼ e^(zⱼ − m) on floats or on Values (m = max z, a constant shift)."""
-    shift = max(ops._data(z) for z in zs)
-    exps = [ops.exp(z - shift) for z in zs]
-    total = math.fsum(exps) if all(isinstance(e, float) for e in exps) else engine.sum(exps)
-    return [e / total for e in exps]
 
 
 def _class_index(t: float, n_classes: int) -> int:

@@ -196,27 +196,29 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
     compiled_step = CompiledStep(model, loss_fn, penalty, params) if compile else None
     progress = _Progress(epochs, batches_per_epoch=-(-len(X) // batch_size))
     started = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        total_loss, correct = 0.0, 0
-        for xb, yb in batches(X, y, batch_size, shuffle=shuffle, seed=None if seed is None else seed + epoch):
-            optimizer.zero_grad()
-            if compiled_step is not None:
-                loss, outputs = compiled_step(xb, yb)
-            else:
-                loss, outputs = forward_backward(model, xb, yb, loss_fn, penalty, params)
-            optimizer.step()
-            total_loss += loss * len(xb)
-            if classify:  # count now, so this batch's graph can be freed
-                correct += _correct(outputs, yb, labels)
-            if not progress.started and (verbose or verbose is None and time.perf_counter() - started > 3.0):
-                progress.start(epoch)
-            progress.batch_done()
-        history.loss.append(total_loss / len(X))
-        history.accuracy.append(correct / len(X) if classify else None)
-        if validation is not None:
-            val_loss, val_accuracy = _evaluate(model, X_val, y_val, loss_fn, penalty, params, labels)
-            history.val_loss.append(val_loss)
-            history.val_accuracy.append(val_accuracy)
-        progress.epoch_done(history, epoch)
-    progress.close()
+    try:
+        for epoch in range(1, epochs + 1):
+            total_loss, correct = 0.0, 0
+            for xb, yb in batches(X, y, batch_size, shuffle=shuffle, seed=None if seed is None else seed + epoch):
+                optimizer.zero_grad()
+                if compiled_step is not None:
+                    loss, outputs = compiled_step(xb, yb)
+                else:
+                    loss, outputs = forward_backward(model, xb, yb, loss_fn, penalty, params)
+                optimizer.step()
+                total_loss += loss * len(xb)
+                if classify:  # count now, so this batch's graph can be freed
+                    correct += _correct(outputs, yb, labels)
+                if not progress.started and (verbose or verbose is None and time.perf_counter() - started > 3.0):
+                    progress.start(epoch)
+                progress.batch_done()
+            history.loss.append(total_loss / len(X))
+            history.accuracy.append(correct / len(X) if classify else None)
+            if validation is not None:
+                val_loss, val_accuracy = _evaluate(model, X_val, y_val, loss_fn, penalty, params, labels)
+                history.val_loss.append(val_loss)
+                history.val_accuracy.append(val_accuracy)
+            progress.epoch_done(history, epoch)
+    finally:  # an error mid-run must not leave a progress bar behind
+        progress.close()
     return history
