@@ -151,11 +151,14 @@ def _log(a: float) -> float:
     return math.log(a)
 
 
-def _pow_local(operands, out):  # d(a^k)/da = k·a^(k−1); k is a number
-    a, k = operands
-    if isinstance(a, float):
-        return (0.0 if k == 0.0 else k * _power(a, k - 1.0), 0.0)
-    return (0.0 if k == 0.0 else k * a ** (k - 1.0), 0.0)
+def _power_slope(a, k):
+    """d(a^k)/da = k·a^(k−1), on floats or Values. Exactly 0 at a number exponent k = 0 (as PyTorch: no
+    0·∞); an exponent that is a Value is kept whole, so ∂²(a^k)/∂a∂k = 1/a survives at k = 0."""
+    if not isinstance(k, float):
+        return k * a ** (k - 1.0)
+    if k == 0.0:
+        return 0.0
+    return k * (_power(a, k - 1.0) if isinstance(a, float) else a ** (k - 1.0))
 
 
 # --- the table: forward and local derivatives side by side ---
@@ -166,14 +169,8 @@ MUL = Op("*", "mul", lambda a, b: a * b, lambda x, out: (x[1], x[0]), ("{1}", "{
 DIV = Op("/", "div", _divide, lambda x, out: (1.0 / x[1], -out / x[1]), ("1/{1}", "−{out}/{1}"),
          domain=lambda a, b: b != 0.0)
 NEG = Op("neg", "neg", lambda a: -a, lambda x, out: (-1.0,), ("−1",))
-POW = Op("**", "pow", _checked_power, _pow_local, ("{1}·{0}^({1} − 1)", "0"),
+POW = Op("**", "pow", _checked_power, lambda x, out: (_power_slope(*x), 0.0), ("{1}·{0}^({1} − 1)", "0"),
          domain=lambda a, k: a > 0.0 or a != 0.0 and float(k).is_integer())
-def _exp_pow_base_slope(a, b):  # ∂(a^b)/∂a = b·a^(b−1)
-    if isinstance(b, float):
-        return 0.0 if b == 0.0 else b * _power(a, b - 1.0)  # 0 at b = 0 exactly, as PyTorch (no 0·∞)
-    return b * a ** (b - 1.0)  # on Values: kept whole, so ∂²(a^b)/∂a∂b = 1/a survives at b = 0
-
-
 def _exp_pow_forward(a: float, b: float) -> float:
     if a <= 0.0:  # a^b = e^(b·ln a) as b varies: ln a must exist (NaN passes through, as in PyTorch)
         raise ValueError(f"power with a Value exponent needs a positive base, got base {a}")
@@ -182,7 +179,7 @@ def _exp_pow_forward(a: float, b: float) -> float:
 
 # a^b with a Value exponent (or a number base): needs a > 0.
 EXP_POW = Op("**", "exp_pow", _exp_pow_forward,
-             lambda x, out: (_exp_pow_base_slope(*x), out * log(x[0])),
+             lambda x, out: (_power_slope(*x), out * log(x[0])),
              ("{1}·{0}^({1} − 1)", "{out}·ln {0}"), domain=lambda a, b: a > 0.0)
 EXP = Op("exp", "exp", _exp, lambda x, out: (out,), ("{out}",), domain=lambda a: a < 700.0)
 LOG = Op("log", "log", _log, lambda x, out: (1.0 / x[0],), ("1/{0}",), domain=lambda a: a > 0.0)
