@@ -22,7 +22,6 @@ only re-decides what the ops decide (relu, abs and max branches).
 from __future__ import annotations
 
 import builtins
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -576,7 +575,7 @@ def _leaves_like(x) -> tuple[object, list[Value]]:
 class _Recording:
     tape: Tape | LevelTape
     data_leaves: list[Value]  # the inputs, then the targets, in batch order
-    output_shapes: list  # per sample: None for one Value, else the number of Values in its flat list
+    output_shapes: list  # per sample: None for one Value, else the shape of its nested lists
 
 
 class CompiledStep:
@@ -634,11 +633,10 @@ class CompiledStep:
         if self.penalty is not None:
             loss = loss + self.penalty(self.params)
         watch, shapes = [], []
-        for output in outputs:
-            flat = [output] if isinstance(output, Value) else list(itertools.chain.from_iterable(
-                o if isinstance(o, (list, tuple)) else [o] for o in output))
-            watch += flat
-            shapes.append(None if isinstance(output, Value) else len(flat))
+        for output in outputs:  # a Value, or nested lists of them (a Conv2d gives y[o][i][j])
+            nested = np.array(output, dtype=object)
+            watch += nested.ravel().tolist()
+            shapes.append(None if isinstance(output, Value) else nested.shape)
         data = set(data_leaves)
         grads_for = [leaf for leaf in engine.topological_order(loss) if not leaf._prev and leaf not in data]
         tape = compile(loss, watch=watch, wrt=grads_for, backend=self.backend)
@@ -663,6 +661,7 @@ class CompiledStep:
                 outputs.append(watched[start])
                 start += 1
             else:
-                outputs.append(watched[start:start + shape])
-                start += shape
+                size = math.prod(shape)
+                outputs.append(np.array(watched[start:start + size]).reshape(shape).tolist())
+                start += size
         return loss, outputs

@@ -423,3 +423,23 @@ def test_the_readme_example_of_compiled_replay_prints_what_it_shows():
     example = re.search(r"```pycon\n(.*?)```", section, flags=re.S).group(1)
     test = doctest.DocTestParser().get_doctest(example, {}, "README", "README.md", 0)
     assert doctest.DocTestRunner().run(test).failed == 0
+
+
+def test_compiled_step_returns_nested_outputs_as_the_model_does():
+    from micrograd_nn.nn import Conv2d
+    from micrograd_nn.tape import CompiledStep
+    from micrograd_nn.train import forward_backward
+
+    conv = Conv2d(1, 2, 2, rng=random.Random(1))
+
+    def loss_fn(y, t):
+        return mg.sum(v for plane in y for row in plane for v in row) * t
+
+    xb = [[[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]]], [[[1.0, 0.0, -1.0], [0.5, 0.5, 0.5], [2.0, 1.0, 0.0]]]]
+    yb = [1.0, -0.5]
+    step = CompiledStep(conv, loss_fn, None, conv.parameters())
+    for _ in range(2):  # recorded, then replayed
+        loss, outputs = step(xb, yb)
+        expected_loss, expected = forward_backward(conv, xb, yb, loss_fn, None, conv.parameters())
+        assert loss == expected_loss
+        assert outputs == [[[[v.data for v in row] for row in plane] for plane in y] for y in expected]
