@@ -251,7 +251,14 @@ class Frame:
         return line
 
     def describe(self) -> str:
-        """The frame as text: the header, then each edge's line indented."""
+        """What this step did. Backward through a node with children: one line per edge, naming the child and
+        the chain rule as numbers (see `edge_line`); a leaf or a forward step: one line. `text()` adds the
+        step's header above the edge lines."""
+        head, *edges = self.lines()
+        return "\n".join(edges) if edges else head
+
+    def text(self) -> str:
+        """The frame as the ledger prints it: the header, then each edge's line indented."""
         head, *edges = self.lines()
         return "\n".join([head] + ["  " + line for line in edges])
 

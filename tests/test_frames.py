@@ -233,4 +233,17 @@ def test_the_readme_ledger_is_what_the_neuron_prints():
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     block = re.search(r"```text\n(  step 7: mul1.*?)```", readme, re.DOTALL).group(1)
     shown = "\n".join(line[2:] for line in block.rstrip().splitlines())
-    assert shown == list(backward_steps(karpathy_neuron()))[7].describe()
+    assert shown == list(backward_steps(karpathy_neuron()))[7].text()
+
+
+def test_describe_has_one_line_per_edge_naming_the_child_with_the_chain_rule_numbers():
+    x1, w1 = Value(2.0, label="x1"), Value(-3.0, label="w1")
+    n = x1 * w1
+    n.label = "n"
+    o = n * 0.5  # upstream gradient of n: 0.5
+    frame = next(f for f in backward_steps(o) if f.node is n)
+    lines = frame.describe().splitlines()
+    assert len(lines) == len(n.children) == 2
+    x1_line = next(line for line in lines if "x1" in line)
+    assert x1_line.startswith("x1.grad") and "-3" in x1_line and "0.5" in x1_line and "-1.5" in x1_line
+    assert frame.text().splitlines()[1:] == ["  " + line for line in lines]

@@ -62,7 +62,7 @@ def test_saved_page_has_controls_slider_and_every_frame(neuron_page):
     assert [s["data-step"] for s in sections] == [str(i) for i in range(10)]
     assert len(page.tags("svg")) == 10
     ledgers = [p for p in page.pres]
-    assert ledgers == [frame.describe() for frame in steps.frames]
+    assert ledgers == [frame.text() for frame in steps.frames]
     assert "x1.grad += ∂mul1/∂x1 × mul1.grad = w1 (-3) × 0.5 = -1.5   → x1.grad = -1.5" in ledgers[7]
     (script,) = page.scripts
     for key in ("ArrowRight", "ArrowLeft", "setInterval"):
@@ -185,7 +185,7 @@ def test_repr_html_is_the_page_body_and_print_gives_the_ledger():
     steps = show_steps(karpathy_neuron())
     body = steps._repr_html_()
     assert body.startswith('<div class="mg-steps"') and "<!DOCTYPE" not in body
-    assert str(steps) == steps.ledger() == "\n".join(f.describe() for f in steps.frames)
+    assert str(steps) == steps.ledger() == "\n".join(f.text() for f in steps.frames)
     stream = io.StringIO()
     print(steps, file=stream)
     assert "x1.grad = -1.5" in stream.getvalue()

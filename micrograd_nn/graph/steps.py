@@ -50,7 +50,7 @@ class StepThrough:
 
     def ledger(self) -> str:
         """Every frame's description, in order."""
-        return "\n".join(frame.describe() for frame in self.frames)
+        return "\n".join(frame.text() for frame in self.frames)
 
     def pictures(self, captions: bool = False) -> Iterator[tuple[Frame, Paint]]:
         """(frame, what its drawing shows) for each frame that has a drawing of its own (in the collapsed view,
@@ -65,7 +65,7 @@ class StepThrough:
             if not frame.node._prev and not self.scene.visible(frame.node):
                 continue
             done = finished - {frame.node}
-            caption = frame.describe() if captions else ""
+            caption = frame.text() if captions else ""
             if self.direction == "backward":
                 partial = {node for node in known if uses_left.get(node, 0) > 0}
                 yield frame, Paint(grads=dict(known), partial=partial, current=frame.node, done=done,
@@ -91,7 +91,7 @@ class StepThrough:
         for i, (frame, source) in enumerate(drawn):
             body = inline_svg(rendered[i]) if rendered else f"<pre>{html_text(source)}</pre>"
             sections.append(f'<section class="mg-frame" data-step="{i}">\n<pre class="mg-ledger">'
-                            f"{html_text(frame.describe())}</pre>\n<div class=\"mg-drawing\">{body}</div>\n</section>")
+                            f"{html_text(frame.text())}</pre>\n<div class=\"mg-drawing\">{body}</div>\n</section>")
         note = f'<p class="mg-note">{html_text(problem)}</p>' if problem else ""
         uid = f"mg-steps-{id(self):x}"
         title = f"{self.direction} pass, {len(self.frames)} steps"
