@@ -278,22 +278,9 @@ def local_rule_text(node: Value, position: int, names) -> str | None:
         return None
 
 
-_INFIX = {"add": " + ", "sub": " - ", "mul": "·", "div": " / ", "pow": "**", "exp_pow": "**"}
-
-
 def _formula(node: Value, parts: list[str]) -> str:
-    """The op written out over operand texts `parts` (names or numbers)."""
-    key = node.rule.key if node.rule is not None else None
-    if key in _INFIX and len(parts) == 2:
-        return _INFIX[key].join(parts)
-    if key == "neg":
-        return f"-{parts[0]}"
-    if key == "sum":
-        return " + ".join(parts)
-    if key == "dot":
-        terms = [f"{parts[i]}·{parts[i + 1]}" for i in range(0, len(parts) - 1, 2)]
-        return " + ".join(terms + [parts[-1]])
-    return f"{node._op}({', '.join(parts)})"
+    """The op written out over operand texts `parts` (names or numbers), as the op table writes it."""
+    return node.rule.write(parts) if node.rule is not None else f"{node._op}({', '.join(parts)})"
 
 
 def forward_equation(node: Value, names) -> str:
@@ -303,7 +290,7 @@ def forward_equation(node: Value, names) -> str:
         return f"{name} = {fmt(node.data)} (a leaf: given, not computed)"
     numbers = [fmt(v.data if isinstance(v, Value) else v) for v in node.operands]
     symbolic = _formula(node, operand_names(node, names))
-    infix = node.rule is not None and node.rule.key in (*_INFIX, "neg", "sum", "dot")
+    infix = node.rule is not None and node.rule.written is not None  # "-3" needs brackets inside "a·(-3)"
     numeric = _formula(node, [f"({n})" if infix and n.startswith("-") else n for n in numbers]).replace("·", " × ")
     if node.rule is not None and node.rule.key == "dot":
         symbolic = "Σᵢ wᵢxᵢ + b = " + symbolic

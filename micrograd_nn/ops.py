@@ -34,6 +34,7 @@ class Op(str):
         names, "{out}" for the node's, "{i}" for this operand's and "{partner}" for the factor it is
         multiplied by in a dot. N-ary ops repeat their last rule for every further operand.
     domain(*operands) -> bool: where the op is defined and smooth (for property tests and gradcheck).
+    written(operand texts) -> the op as written by hand ('x1·w1'); None: as a call, 'tanh(n)'.
     """
 
     key: str
@@ -43,11 +44,16 @@ class Op(str):
     domain: Callable | None
 
     def __new__(cls, name: str, key: str, forward: Callable, local: Callable, rule: Sequence[str],
-                domain: Callable | None = None):
+                domain: Callable | None = None, written: Callable[[list[str]], str] | None = None):
         op = super().__new__(cls, name)
         op.key, op.forward, op.local, op.rule, op.domain = key, forward, local, tuple(rule), domain
+        op.written = written
         OPS[key] = op
         return op
+
+    def write(self, parts: Sequence[str]) -> str:
+        """The op written out over its operands' texts (names or numbers): 'x1·w1', 'tanh(n)', 'a + b + c'."""
+        return self.written(list(parts)) if self.written else f"{self}({', '.join(parts)})"
 
     def rule_text(self, i: int, names: Sequence[str], out: str) -> str:
         """∂out/∂(operand i) as a learner writes it, e.g. '1 − o²' for o = tanh(n) or 'w1' for x1 in x1·w1."""
@@ -163,14 +169,14 @@ def _power_slope(a, k):
 
 # --- the table: forward and local derivatives side by side ---
 
-ADD = Op("+", "add", lambda a, b: a + b, lambda x, out: (1.0, 1.0), ("1", "1"))
-SUB = Op("-", "sub", lambda a, b: a - b, lambda x, out: (1.0, -1.0), ("1", "−1"))
-MUL = Op("*", "mul", lambda a, b: a * b, lambda x, out: (x[1], x[0]), ("{1}", "{0}"))
+ADD = Op("+", "add", lambda a, b: a + b, lambda x, out: (1.0, 1.0), ("1", "1"), written=" + ".join)
+SUB = Op("-", "sub", lambda a, b: a - b, lambda x, out: (1.0, -1.0), ("1", "−1"), written=" - ".join)
+MUL = Op("*", "mul", lambda a, b: a * b, lambda x, out: (x[1], x[0]), ("{1}", "{0}"), written="·".join)
 DIV = Op("/", "div", _divide, lambda x, out: (1.0 / x[1], -out / x[1]), ("1/{1}", "−{out}/{1}"),
-         domain=lambda a, b: b != 0.0)
-NEG = Op("neg", "neg", lambda a: -a, lambda x, out: (-1.0,), ("−1",))
+         domain=lambda a, b: b != 0.0, written=" / ".join)
+NEG = Op("neg", "neg", lambda a: -a, lambda x, out: (-1.0,), ("−1",), written=lambda p: "-" + p[0])
 POW = Op("**", "pow", _checked_power, lambda x, out: (_power_slope(*x), 0.0), ("{1}·{0}^({1} − 1)", "0"),
-         domain=lambda a, k: a > 0.0 or a != 0.0 and float(k).is_integer())
+         domain=lambda a, k: a > 0.0 or a != 0.0 and float(k).is_integer(), written="**".join)
 def _exp_pow_forward(a: float, b: float) -> float:
     if a <= 0.0:  # a^b = e^(b·ln a) as b varies: ln a must exist (NaN passes through, as in PyTorch)
         raise ValueError(f"power with a Value exponent needs a positive base, got base {a}")
@@ -180,7 +186,7 @@ def _exp_pow_forward(a: float, b: float) -> float:
 # a^b with a Value exponent (or a number base): needs a > 0.
 EXP_POW = Op("**", "exp_pow", _exp_pow_forward,
              lambda x, out: (_power_slope(*x), out * log(x[0])),
-             ("{1}·{0}^({1} − 1)", "{out}·ln {0}"), domain=lambda a, b: a > 0.0)
+             ("{1}·{0}^({1} − 1)", "{out}·ln {0}"), domain=lambda a, b: a > 0.0, written="**".join)
 EXP = Op("exp", "exp", _exp, lambda x, out: (out,), ("{out}",), domain=lambda a: a < 700.0)
 LOG = Op("log", "log", _log, lambda x, out: (1.0 / x[0],), ("1/{0}",), domain=lambda a: a > 0.0)
 def _tanh_slope(t):  # 1 − t²
@@ -232,8 +238,9 @@ def _max_local(operands, out):  # 1 for the first maximum, 0 for the rest
     return tuple(1.0 if i == winner else 0.0 for i in range(len(operands)))
 
 
-SUM = Op("Σ", "sum", lambda *a: _plain_sum(a), lambda x, out: (1.0,) * len(x), ("1",))
-DOT = Op("dot", "dot", _dot, _dot_local, ("{partner}",))
+SUM = Op("Σ", "sum", lambda *a: _plain_sum(a), lambda x, out: (1.0,) * len(x), ("1",), written=" + ".join)
+DOT = Op("dot", "dot", _dot, _dot_local, ("{partner}",),
+         written=lambda p: " + ".join([f"{p[i]}·{p[i + 1]}" for i in range(0, len(p) - 1, 2)] + [p[-1]]))
 MAX = Op("max", "max", lambda *a: a[_first_max(a)], _max_local, ("[{i} is the max]",))
 
 # The one-argument functions a user can call as Value methods (the CLI offers the same ones).
