@@ -31,7 +31,7 @@ import numpy as np
 from . import engine, ops
 from .engine import Value
 
-__all__ = ["Tape", "LevelTape", "compile", "CompiledStep", "TEMPLATES", "NAMESPACE"]
+__all__ = ["Tape", "LevelTape", "compile", "batch_loss", "CompiledStep", "TEMPLATES", "NAMESPACE"]
 
 
 # --- one code template per op: the table's forward and local rules, written as Python source ---
@@ -578,6 +578,16 @@ class _Recording:
     output_shapes: list  # per sample: None for one Value, else the shape of its nested lists
 
 
+def batch_loss(model: Callable, xb: Sequence, yb: Sequence, loss_fn: Callable, penalty: Callable | None,
+               params: Sequence[Value]) -> tuple[Value, list]:
+    """L = (1/B)·Σ loss_fn(model(x), target) over a mini-batch (+ penalty(params)); returns (L, the outputs)."""
+    outputs = [model(x) for x in xb]
+    loss = engine.sum(loss_fn(s, t) for s, t in zip(outputs, yb)) / len(xb)
+    if penalty is not None:
+        loss = loss + penalty(params)
+    return loss, outputs
+
+
 class CompiledStep:
     """One training step on a mini-batch, recorded once per batch size and replayed after.
 
@@ -624,14 +634,10 @@ class CompiledStep:
             nested, leaves = _leaves_like(t)
             targets.append(nested)
             data_leaves += leaves
-        outputs = [self.model(x) for x in inputs]
         try:
-            losses = [self.loss_fn(s, t) for s, t in zip(outputs, targets)]
+            loss, outputs = batch_loss(self.model, inputs, targets, self.loss_fn, self.penalty, self.params)
         except TypeError as error:
             raise TypeError(f"compiled training needs a loss_fn that accepts a Value target: {error}") from error
-        loss = engine.sum(losses) / len(xb)
-        if self.penalty is not None:
-            loss = loss + self.penalty(self.params)
         watch, shapes = [], []
         for output in outputs:  # a Value, or nested lists of them (a Conv2d gives y[o][i][j])
             nested = np.array(output, dtype=object)

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import engine
 from .data import batches
 from .engine import Value, no_grad
-from .tape import CompiledStep
+from .tape import CompiledStep, batch_loss
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -70,10 +69,7 @@ def forward_backward(model: Callable, xb: list, yb: list, loss_fn: Callable,
 
     Gradients are added into the parameters' .grad; returns (L, the model's outputs).
     """
-    outputs = [model(x) for x in xb]
-    loss = engine.sum(loss_fn(s, t) for s, t in zip(outputs, yb)) / len(xb)
-    if penalty is not None:
-        loss = loss + penalty(params)
+    loss, outputs = batch_loss(model, xb, yb, loss_fn, penalty, params)
     loss.backward()
     return loss.data, outputs
 
@@ -84,11 +80,8 @@ def _evaluate(model: Callable, X: Sequence, y: Sequence, loss_fn: Callable,
               labels: tuple | None) -> tuple[float, float | None]:
     """Mean loss (penalty included, as in training) and accuracy on (X, y), recording no graph."""
     xs, ys = next(batches(X, y, batch_size=len(X), shuffle=False))  # rows as lists of floats, as in training
-    outputs = [model(x) for x in xs]
-    loss = sum(loss_fn(s, t).data for s, t in zip(outputs, ys)) / len(xs)
-    if penalty is not None:
-        loss += penalty(params).data
-    return loss, (_correct(outputs, ys, labels) / len(xs) if labels is not None else None)
+    loss, outputs = batch_loss(model, xs, ys, loss_fn, penalty, params)
+    return loss.data, (_correct(outputs, ys, labels) / len(xs) if labels is not None else None)
 
 
 def _split(X, y, fraction: float, seed: int | None) -> tuple[list, list, tuple[list, list]]:
