@@ -526,7 +526,7 @@ def sum(values: Iterable, start: float = 0.0) -> Value:  # noqa: A001 - mirrors 
     """Σᵢ vᵢ as a single node; d/dvᵢ = 1 for every Value operand."""
     operands = [start if isinstance(start, Value) else _as_float(start, "sum start")]
     operands += [v if isinstance(v, Value) else _as_float(v, "sum operand") for v in values]
-    if operands[0] == 0.0 and not isinstance(operands[0], Value):
+    if not isinstance(operands[0], Value) and operands[0] == 0.0:
         del operands[0]  # Σ starts from zero: a node with only its real operands
     return _apply(SUM, tuple(operands))
 
