@@ -86,14 +86,17 @@ def _data(x) -> float:
 
 
 def exp(x):
+    """e^x on a float (math) or a Value (its method): what lets one rule serve both."""
     return math.exp(x) if isinstance(x, float) else x.exp()
 
 
 def log(x):
+    """ln x on a float (math) or a Value (its method): what lets one rule serve both."""
     return math.log(x) if isinstance(x, float) else x.log()
 
 
 def sigmoid(x):
+    """σ(x) on a float (math) or a Value (its method): what lets one rule serve both."""
     return stable_sigmoid(x) if isinstance(x, float) else x.sigmoid()
 
 
