@@ -7,7 +7,8 @@ replay), train, plot, graph (drawing and stepping); torch_bridge when PyTorch is
 """
 
 from .derivatives import grad, hessian, jacobian
-from .engine import Value, dot, is_grad_enabled, maximum, no_grad, sum
+from .engine import Value, dot, enable_grad, is_grad_enabled, maximum, no_grad, sum
+from .forward import jvp
 from .gradcheck import GradcheckError, gradcheck
 from .nn import manual_seed
 from .serialize import load, save
@@ -16,6 +17,7 @@ from .tape import compile
 __all__ = [
     "Value",
     "no_grad",
+    "enable_grad",
     "is_grad_enabled",
     "sum",
     "dot",
@@ -23,6 +25,7 @@ __all__ = [
     "grad",
     "jacobian",
     "hessian",
+    "jvp",
     "gradcheck",
     "GradcheckError",
     "manual_seed",
