@@ -111,9 +111,29 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], crea
     create_graph=False: the results are new leaf Values, computed from the local derivatives stored
     on the nodes (a node built by hand works too). create_graph=True: the results are nodes of a new
     graph built from the op table's rules on Values, so `grad` can be applied to them again; a node
-    built by hand then raises ValueError naming its op.
+    built by hand then raises ValueError naming its op. The new graph is recorded even inside
+    `no_grad()` (as torch.autograd.grad does): a derivative of a derivative is what was asked for.
+    An output computed inside `no_grad()` has no graph to differentiate: ValueError.
     """
     outputs, inputs = _check_outputs(outputs), _check_inputs(inputs)
+    _check_recorded(outputs, "grad")
+    return _differentiate(outputs, inputs, create_graph)
+
+
+def _check_recorded(outputs: tuple, who: str) -> None:
+    for i, out in enumerate(outputs):
+        engine.check_recorded(out, f"{who}: outputs[{i}]" if len(outputs) > 1 else f"{who}: the output")
+
+
+def _differentiate(outputs: tuple, inputs: list, create_graph: bool) -> list[Value]:
+    if create_graph:
+        with engine.enable_grad():
+            return _reverse(outputs, inputs, create_graph=True)
+    return _reverse(outputs, inputs, create_graph=False)
+
+
+def _reverse(outputs: tuple, inputs: list, create_graph: bool) -> list[Value]:
+    """The reverse pass of `grad`, on checked outputs and inputs."""
     wanted = set(inputs)
     with engine._cycle_collector_paused():
         order = topological_order(_Outputs(outputs))[:-1]
@@ -161,8 +181,9 @@ def jacobian(outputs: Sequence[Value], inputs: Sequence[Value], create_graph: bo
     """J[i][j] = ∂outputs[i]/∂inputs[j], one `grad` per output (reverse mode, row by row).
 
     The entries are leaf Values unless create_graph=True (then they can be differentiated again)."""
-    inputs = _check_inputs(inputs)
-    return [grad(out, inputs, create_graph=create_graph) for out in _check_outputs(outputs)]
+    outputs, inputs = _check_outputs(outputs), _check_inputs(inputs)
+    _check_recorded(outputs, "jacobian")
+    return [_differentiate((out,), inputs, create_graph) for out in outputs]
 
 
 def hessian(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> list[list[Value]]:
@@ -172,5 +193,7 @@ def hessian(output: Value, inputs: Sequence[Value], create_graph: bool = False) 
     if not isinstance(output, Value):
         raise TypeError(f"hessian: output must be a single Value, got {type(output).__name__}")
     inputs = _check_inputs(inputs)
-    first = grad(output, inputs, create_graph=True)
-    return [grad(g, inputs, create_graph=create_graph) for g in first]
+    _check_recorded((output,), "hessian")
+    first = _differentiate((output,), inputs, create_graph=True)
+    # Not grad(g, …): an entry may be a node the user computed inside no_grad() (a constant), whose row is 0.
+    return [_differentiate((g,), inputs, create_graph) for g in first]

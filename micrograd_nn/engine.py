@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 from .ops import ABS, ADD, DIV, DOT, EXP, EXP_POW, LOG, MAX, MUL, NEG, POW, RELU, SIGMOID, SUB, SUM, TANH, Op
 
-__all__ = ["Value", "no_grad", "is_grad_enabled", "sum", "dot", "maximum", "topological_order"]
+__all__ = ["Value", "no_grad", "enable_grad", "is_grad_enabled", "sum", "dot", "maximum", "topological_order"]
 
 
 def _as_float(x, what: str = "Value data") -> float:
@@ -431,6 +431,19 @@ def topological_order(root: Value, visited: set | None = None) -> list[Value]:
     return order
 
 
+def recorded_no_graph(node: Value) -> bool:
+    """True for a node made by an op that recorded no children: it was computed inside `no_grad()`."""
+    return bool(node._op) and not node._prev
+
+
+def check_recorded(node: Value, what: str) -> None:
+    """Raise ValueError when `node` was computed inside `no_grad()`: there is no graph under it to
+    differentiate or compile, and carrying on would treat it as a constant and give zeros."""
+    if recorded_no_graph(node):
+        raise ValueError(f"{what} (op {str(node.op)!r}, value {node.data!r}) was computed inside no_grad(), which "
+                         "records no graph; compute it outside no_grad() or inside enable_grad()")
+
+
 _COPIED = "micrograd_nn: Values copied"  # deepcopy's memo is keyed by ids; a str key cannot clash with them
 
 
@@ -450,47 +463,52 @@ _threads_in_no_grad = 0
 _count_lock = threading.Lock()
 
 
-class no_grad:
-    """Inside `with no_grad():` ops compute values but record no children, as in PyTorch.
+class _GradModeBlock:
+    """A block (or decorated function) that sets this thread's grad mode to `enabled` while it runs.
 
     The mode is per thread; blocks nest and re-enter (the same instance, a recursive decorated
-    function), and each exit restores the state its entry found. Works as `@no_grad`, `@no_grad()`,
-    and on generator functions (the generator's body runs without recording).
+    function), and each exit restores the state its entry found. Works as `@block`, `@block()`,
+    and on generator functions (every resumption of the body runs in the block's mode).
     """
+
+    enabled: bool
 
     def __new__(cls, func=None):
         if func is None:
             return super().__new__(cls)
         if not callable(func):
-            raise TypeError(f"no_grad takes no arguments (or decorates a function), got {type(func).__name__}")
-        return cls()(func)  # bare @no_grad
+            raise TypeError(f"{cls.__name__} takes no arguments (or decorates a function), got {type(func).__name__}")
+        return cls()(func)  # bare @no_grad / @enable_grad
 
     def __enter__(self):
         global _threads_in_no_grad
         _grad_mode.saved.append(_grad_mode.enabled)
-        _grad_mode.enabled = False
-        with _count_lock:
-            _threads_in_no_grad += 1
+        _grad_mode.enabled = self.enabled
+        if not self.enabled:
+            with _count_lock:
+                _threads_in_no_grad += 1
         return self
 
     def __exit__(self, *exc):
         global _threads_in_no_grad
         _grad_mode.enabled = _grad_mode.saved.pop()
-        with _count_lock:
-            _threads_in_no_grad -= 1
+        if not self.enabled:
+            with _count_lock:
+                _threads_in_no_grad -= 1
         return False
 
     def __call__(self, func):
+        block = type(self)
         if inspect.isgeneratorfunction(func):
             @functools.wraps(func)
             def generator(*args, **kwargs):
-                # Every resumption of the body (next, send, throw, close) runs inside no_grad, as PyTorch does.
+                # Every resumption of the body (next, send, throw, close) runs in the block's mode, as PyTorch does.
                 gen = func(*args, **kwargs)
                 resume = gen.send
                 value = None
                 while True:
                     try:
-                        with no_grad():
+                        with block():
                             item = resume(value)
                     except StopIteration as stop:
                         return stop.value
@@ -498,7 +516,7 @@ class no_grad:
                         value = yield item
                         resume = gen.send
                     except GeneratorExit:
-                        with no_grad():
+                        with block():
                             gen.close()
                         raise
                     except BaseException as error:  # thrown in by the caller: the body may handle it
@@ -508,10 +526,32 @@ class no_grad:
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            with no_grad():
+            with block():
                 return func(*args, **kwargs)
 
         return wrapper
+
+
+class no_grad(_GradModeBlock):
+    """Inside `with no_grad():` ops compute values but record no children, as in PyTorch.
+
+    The mode is per thread; blocks nest and re-enter (the same instance, a recursive decorated
+    function), and each exit restores the state its entry found. Works as `@no_grad`, `@no_grad()`,
+    and on generator functions (the generator's body runs without recording).
+    """
+
+    enabled = False
+
+
+class enable_grad(_GradModeBlock):
+    """Inside `with enable_grad():` ops record their children again, even within a `no_grad()` block.
+
+    The mirror of `no_grad`, as PyTorch's: per thread, nests and restores the state its entry found, and
+    works as `@enable_grad`, `@enable_grad()` and on generator functions. `grad(create_graph=True)`,
+    `hessian`, `gradcheck` and `fit` use it to record the graphs they need.
+    """
+
+    enabled = True
 
 
 def is_grad_enabled() -> bool:

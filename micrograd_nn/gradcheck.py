@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from .derivatives import grad, hessian
-from .engine import Value, no_grad
+from .engine import Value, enable_grad, no_grad
 
 __all__ = ["gradcheck", "GradcheckError", "numerical_gradient", "numerical_hessian"]
 
@@ -46,6 +46,7 @@ def numerical_hessian(
     return [[columns[j][i] for j in range(len(point))] for i in range(len(point))]
 
 
+@enable_grad()  # the gradient needs fn's graph, also when the caller is inside no_grad()
 def _gradient(fn: Callable[[list[Value]], Value], point: Sequence[float]) -> list[float]:
     leaves = [Value(x) for x in point]
     return [g.data for g in grad(_checked_call(fn, leaves), leaves)]
@@ -64,6 +65,7 @@ def _excess(analytic: float, numeric: float, atol: float, rtol: float) -> float:
     return math.inf if math.isnan(over) else over
 
 
+@enable_grad()  # backprop needs fn's graph: inside no_grad() it would find none and report zeros
 def gradcheck(
     fn: Callable[[list[Value]], Value],
     inputs: Sequence[float],
@@ -81,6 +83,7 @@ def gradcheck(
     order=2 also checks every second derivative ∂²f/∂xᵢ∂xⱼ, taken by differentiating the
     gradient again (`grad(..., create_graph=True)`), against central differences of the
     gradient, with the same tolerances; a failure names the worst pair (i, j).
+    fn's graph is recorded also when gradcheck is called inside `no_grad()`.
     """
     if order not in (1, 2):
         raise ValueError(f"gradcheck: order must be 1 or 2, got {order!r}")

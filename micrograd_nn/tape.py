@@ -261,6 +261,7 @@ def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | Non
     """
     if not isinstance(root, Value):
         raise TypeError(f"compile needs a Value, got {type(root).__name__}")
+    engine.check_recorded(root, "compile: the root")  # else its tape would replay a constant
     if backend not in ("python", "numpy"):
         raise ValueError(f"compile backend must be 'python' or 'numpy', got {backend!r}")
     with engine._cycle_collector_paused():
@@ -634,10 +635,17 @@ class CompiledStep:
             nested, leaves = _leaves_like(t)
             targets.append(nested)
             data_leaves += leaves
-        try:
-            loss, outputs = batch_loss(self.model, inputs, targets, self.loss_fn, self.penalty, self.params)
-        except TypeError as error:
-            raise TypeError(f"compiled training needs a loss_fn that accepts a Value target: {error}") from error
+        with engine.enable_grad():  # the step records its own graph, also inside no_grad()
+            try:
+                outputs = [self.model(x) for x in inputs]
+            except TypeError as error:
+                raise TypeError(f"compiled training needs a model that accepts Value inputs: {error}") from error
+            computed = iter(outputs)  # batch_loss takes the outputs just computed, in order
+            try:
+                loss, _ = batch_loss(lambda x: next(computed), inputs, targets, self.loss_fn, self.penalty,
+                                     self.params)
+            except TypeError as error:
+                raise TypeError(f"compiled training needs a loss_fn that accepts a Value target: {error}") from error
         watch, shapes = [], []
         for output in outputs:  # a Value, or nested lists of them (a Conv2d gives y[o][i][j])
             nested = np.array(output, dtype=object)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .data import batches
-from .engine import Value, no_grad
+from .engine import Value, enable_grad, no_grad
 from .tape import CompiledStep, batch_loss
 
 if TYPE_CHECKING:
@@ -146,6 +146,7 @@ class _Progress:
             self.bar.close()
 
 
+@enable_grad()  # fit records its own graphs: inside no_grad() it still trains (validation records none)
 def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_size: int | None = None,
         penalty: Callable[[list[Value]], Value] | None = None, shuffle: bool = True, seed: int | None = 0,
         classify: bool = True, verbose: bool | None = None, validation: tuple | None = None,
@@ -164,6 +165,8 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
     `compile=True` records each batch size's loss graph once and replays it (`micrograd_nn.tape.CompiledStep`):
     the same losses, gradients and parameters, several times faster. The model must build the same graph
     for every batch, and `loss_fn` must accept its target as a Value.
+
+    fit trains also when called inside `no_grad()`: it records the graphs it needs itself.
 
     With `verbose`, which by default is on for runs longer than a few seconds, a progress line
     (epoch, loss, accuracy) is printed about ten times a run, under a progress bar when tqdm is
