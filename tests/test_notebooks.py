@@ -27,6 +27,7 @@ PRINTED_NUMBERS = {
                         "(7.0, 4.0, 2.0, 0.0, 3.0)"],
     "08_digits": [],  # scikit-learn's digits: no number from the course notes
     "09_save_and_share": [],  # a model of its own: no number from the course notes
+    "10_forward_and_reverse": ["-1.5", "0.5"],  # Karpathy's neuron, as in 00_tour
 }
 
 
