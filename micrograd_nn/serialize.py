@@ -19,9 +19,12 @@ numbers) and read back as the same values, so a diverged model can still be save
 
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import os
+import secrets
+import stat
 from collections import Counter
 from typing import Any
 
@@ -66,8 +69,34 @@ def save(obj: Module | Optimizer | dict, path: str | os.PathLike) -> None:
         raise TypeError(f"save expects a Module, an optimiser or a dict, got {type(obj).__name__}")
     _check_plain(state, "state")
     text = json.dumps({"format": FORMAT, "version": VERSION, "state": state}, indent=2, default=_plain_number)
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(text + "\n")
+    _write_atomically(path, text + "\n")
+
+
+def _write_atomically(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to a new file beside `path`, flush it to disk, then rename it over `path`.
+
+    The rename is atomic, so a full disk, a size limit or a crash mid-write leaves the old file whole
+    (a checkpoint is never half overwritten); on any error the temporary file is removed. The new file
+    gets the old one's permissions (or the usual ones for a new file), and a symlink's target is replaced.
+    """
+    target = os.path.realpath(path)
+    temporary = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            descriptor = None  # the file object closes it now
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        if descriptor is not None:
+            os.close(descriptor)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict:

@@ -1,9 +1,14 @@
 """State dicts on disk: mg.save / mg.load, bit-exact floats, resumed training, and files that are not ours."""
 
+import errno
 import json
 import math
+import os
 import random
+import stat
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -206,3 +211,55 @@ def test_save_rejects_what_json_cannot_hold_and_writes_nothing(tmp_path, obj, ma
     with pytest.raises(TypeError, match=match):
         mg.save(obj, path)
     assert not path.exists()
+
+
+# --- save replaces a file whole: a write that fails leaves the old checkpoint as it was ---
+
+SAVE_UNDER_A_SIZE_LIMIT = """
+import resource, signal, sys
+import micrograd_nn as mg
+from micrograd_nn.nn import MLP
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.RLIM_INFINITY))
+try:
+    mg.save(MLP(2, [16, 16, 1]), sys.argv[1])
+except OSError as error:
+    print(type(error).__name__, error.errno)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32",
+                    reason="RLIMIT_FSIZE is POSIX only")
+def test_a_save_that_fails_mid_write_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path):
+    path = tmp_path / "checkpoint.json"
+    old = MLP(2, [2, 1], rng=random.Random(0))
+    mg.save(old, path)
+    before = path.read_bytes()
+    limit = len(before) + 100  # the old file fits; the 2-16-16-1 model's 337 numbers do not
+    result = subprocess.run([sys.executable, "-c", SAVE_UNDER_A_SIZE_LIMIT, str(path), str(limit)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["OSError", str(errno.EFBIG)]
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json"]
+    restored = MLP(2, [2, 1])
+    restored.load_state_dict(mg.load(path))
+    assert restored.state_dict() == old.state_dict()
+
+
+def test_save_keeps_the_old_files_permissions_and_writes_through_a_symlink(tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text("old")
+    path.chmod(0o640)
+    link = tmp_path / "latest.json"
+    link.symlink_to(path.name)
+    model = MLP(2, [2, 1], rng=random.Random(0))
+    mg.save(model, link)
+    assert link.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert mg.load(path) == model.state_dict()
+    fresh = tmp_path / "fresh.json"
+    mg.save(model, fresh)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.json", "latest.json", "model.json"]
