@@ -1,11 +1,19 @@
-"""Datasets: the course notes' worked examples, two-moons and blobs, and mini-batches."""
+"""Datasets: the course notes' worked examples, two-moons and blobs, and mini-batches.
+
+The worked examples and `batches` are plain Python; `moons` and `blobs` return numpy arrays and import numpy
+when called, so the rest works where numpy is not installed (in the browser, say).
+"""
 
 from __future__ import annotations
 
 import math
+import random
+import sys
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "colored_points",
@@ -15,6 +23,7 @@ __all__ = [
     "moons",
     "blobs",
     "batches",
+    "permutation",
 ]
 
 
@@ -59,6 +68,8 @@ def xu_network() -> dict:
 
 def moons(n: int = 100, noise: float = 0.1, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles: X of shape (n, 2), y in {0, 1} (as scikit-learn's make_moons)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     n_outer = n // 2
     n_inner = n - n_outer
@@ -77,6 +88,8 @@ def moons(n: int = 100, noise: float = 0.1, seed: int | None = 0) -> tuple[np.nd
 def blobs(n: int = 100, centers: Sequence[Sequence[float]] = ((-1, -1), (1, 1), (-1, 1)), std: float = 0.4,
           seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian clusters around `centers`; y is the index of the centre each point came from."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     centers = np.asarray(centers, dtype=float)
     y = rng.integers(0, len(centers), size=n)
@@ -84,16 +97,45 @@ def blobs(n: int = 100, centers: Sequence[Sequence[float]] = ((-1, -1), (1, 1), 
     return X, y
 
 
+def permutation(n: int, seed: int | None) -> list[int]:
+    """0 … n−1 in a random order fixed by `seed` (None: a fresh one each call).
+
+    numpy's `default_rng(seed).permutation(n)` where numpy is installed, so orders (and trained models) are the
+    same as they always were; without numpy, Python's `random.Random(seed)`, the same for the same seed but a
+    different order from numpy's.
+    """
+    try:
+        import numpy as np
+    except ImportError:
+        order = list(range(n))
+        random.Random(seed).shuffle(order)
+        return order
+    return np.random.default_rng(seed).permutation(n).tolist()
+
+
+def _plain(item, as_float: bool):
+    """A row (as_float) or a label as Python numbers, whatever it came as: a number, a numpy scalar or array, or
+    nested lists of them. A label keeps its type (an int stays an int)."""
+    numpy = sys.modules.get("numpy")  # loaded already if item holds numpy types: no import needed to ask
+    if numpy is not None and isinstance(item, (numpy.ndarray, numpy.generic)):
+        return (item.astype(float) if as_float else item).tolist()
+    if isinstance(item, (list, tuple)):
+        return [_plain(part, as_float) for part in item]
+    return float(item) if as_float else item
+
+
 def batches(X, y, batch_size: int, shuffle: bool = True, seed: int | None = None) -> Iterator[tuple[list, list]]:
     """One epoch of mini-batches (X_batch, y_batch); the last batch may be smaller.
 
-    Rows are converted to lists of floats, so a model sees plain Python numbers.
+    Rows are converted to (nested) lists of floats and labels to Python numbers, so a model sees plain Python
+    numbers. The order is `permutation(len(X), seed)` when shuffling.
     """
     if len(X) != len(y):
         raise ValueError(f"batches: X has {len(X)} rows but y has {len(y)} labels")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    order = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
+    order = permutation(len(X), seed) if shuffle else range(len(X))
     for start in range(0, len(X), batch_size):
         rows = order[start : start + batch_size]
-        yield [np.asarray(X[i], dtype=float).tolist() for i in rows], [np.asarray(y[i]).tolist() for i in rows]
+        yield [_plain(X[i], True) for i in rows], [_plain(y[i], False) for i in rows]
+

@@ -20,10 +20,9 @@ import html
 import math
 import numbers
 import random
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
-
-import numpy as np
 
 from .engine import Value, dot, maximum
 
@@ -71,11 +70,23 @@ def _size(value, name: str, who: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _array_types() -> tuple:
+    """(numpy.ndarray,) once numpy has been imported, else (): modules accept arrays without importing numpy
+    themselves, so they work where numpy is not installed (an array exists only if its caller imported numpy)."""
+    numpy = sys.modules.get("numpy")
+    return (numpy.ndarray,) if numpy is not None else ()
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, _array_types())
+
+
 def _as_lists(x):
     """numpy arrays, at any level of the nesting, as lists: every module then reads one kind of input."""
-    if isinstance(x, np.ndarray):
+    arrays = _array_types()
+    if isinstance(x, arrays):
         return x.tolist()
-    if isinstance(x, (list, tuple)) and any(isinstance(item, (list, tuple, np.ndarray)) for item in x):
+    if isinstance(x, (list, tuple)) and any(isinstance(item, (list, tuple, *arrays)) for item in x):
         return [_as_lists(item) for item in x]
     return x
 
@@ -87,7 +98,7 @@ def _vector(x, expected: int, who: str) -> Sequence:
         return x
     if isinstance(x, Value):
         x = [x]
-    if isinstance(x, np.ndarray):
+    if _is_array(x):
         if x.ndim != 1:
             raise ValueError(f"{who} expected a 1-D array of {expected} inputs, received shape {x.shape}")
         x = x.tolist()
@@ -263,7 +274,7 @@ class MLP(Module):
     """Layers nin → nouts[0] → … → nouts[-1]; `activation` on every layer but the last, which is linear."""
 
     def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu", *, rng: random.Random | None = None):
-        if isinstance(nouts, np.ndarray):
+        if _is_array(nouts):
             nouts = nouts.tolist()
         if not isinstance(nouts, Sequence) or isinstance(nouts, str):
             raise TypeError(f"MLP: nouts must be a list of layer sizes, got {type(nouts).__name__}: {nouts!r}")
@@ -452,10 +463,10 @@ class Flatten(Module):
     """Nested lists → one flat list, in row-major order."""
 
     def __call__(self, x) -> list:
-        flat, stack = [], [x]
+        flat, stack, arrays = [], [x], _array_types()
         while stack:
             item = stack.pop()
-            if isinstance(item, np.ndarray):
+            if isinstance(item, arrays):
                 item = item.tolist()
             if isinstance(item, (list, tuple)):
                 stack.extend(reversed(item))
@@ -473,7 +484,7 @@ class _Elementwise(Module):
     method = ""
 
     def __call__(self, x):
-        if isinstance(x, np.ndarray):
+        if _is_array(x):
             x = x.tolist()
         if isinstance(x, (list, tuple)):
             return [self(item) for item in x]

@@ -8,9 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .data import batches
+from .data import batches, permutation
 from .engine import Value, enable_grad, no_grad
 from .tape import CompiledStep, batch_loss
 
@@ -90,7 +88,7 @@ def _split(X, y, fraction: float, seed: int | None) -> tuple[list, list, tuple[l
     if not 0.0 < fraction < 1.0 or not 1 <= n_val < len(X):
         raise ValueError(f"validation_split must leave at least one sample on each side, got {fraction} "
                          f"of {len(X)} samples")
-    order = np.random.default_rng(seed).permutation(len(X))
+    order = permutation(len(X), seed)
     held_out, kept = order[:n_val], order[n_val:]
     return [X[i] for i in kept], [y[i] for i in kept], ([X[i] for i in held_out], [y[i] for i in held_out])
 
