@@ -31,10 +31,33 @@ def _as_float(x, what: str = "Value data") -> float:
     if type(x) is float:  # the common case, checked first: the abstract-class test below is slower
         return x
     if isinstance(x, numbers.Real):
-        return float(x)
+        try:
+            return float(x)
+        except OverflowError:  # an int (or Fraction) beyond float64's ±1.8e308
+            raise OverflowError(f"{what} is too large for a float (at most about 1.8e308), got "
+                                f"{big_int_text(x) if isinstance(x, int) else type(x).__name__}") from None
     if type(x).__module__ == "numpy" and getattr(x, "shape", None) == () and x.dtype.kind in "biuf":
         return float(x)  # numpy's bool and 0-d arrays are not registered as numbers.Real
     raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r}")
+
+
+def big_int_text(n: int) -> str:
+    """'an int of about 10^400': an int too long to print (str() refuses more than 4,300 digits)."""
+    return f"an int of about 10^{int(n).bit_length() * 0.30103:.0f}" if abs(n) >= 10**20 else repr(n)
+
+
+def _text(text, name: str) -> str:
+    """A label or op name: a str that can be written out as UTF-8 (drawings, pages and the notebook display
+    are UTF-8; a lone surrogate such as '\\ud800' is not), or an error naming it."""
+    if not isinstance(text, str):
+        raise TypeError(f"Value {name} must be a str, got {type(text).__name__}: {text!r}")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"Value {name} {text!r} cannot be written as UTF-8: {text[error.start]!r} at "
+                             f"index {error.start} is a lone surrogate") from None
+    return text
 
 
 def _constant(x) -> float | None:
@@ -57,7 +80,7 @@ class Value:
     """
 
     # _args: the operands of a built-in op when plain numbers were folded into it (None: the children).
-    __slots__ = ("data", "grad", "_prev", "local_grads", "_op", "label", "_args")
+    __slots__ = ("data", "grad", "_prev", "local_grads", "_op", "_label", "_args")
     # numpy scalars on the left of an operator defer to our reflected methods.
     __array_ufunc__ = None
 
@@ -71,9 +94,8 @@ class Value:
                 f"Value needs one local gradient per child: got {len(children)} children "
                 f"and {len(local_grads)} local gradients"
             )
-        if not isinstance(op, str) or not isinstance(label, str):
-            bad, name = (op, "op") if not isinstance(op, str) else (label, "label")
-            raise TypeError(f"Value {name} must be a str, got {type(bad).__name__}: {bad!r}")
+        _text(op, "op")
+        self.label = label  # checked by the setter
         self.data = _as_float(data)
         local_grads = tuple(_as_float(g, f"local gradient {i}") for i, g in enumerate(local_grads))
         self.grad = 0.0
@@ -81,13 +103,21 @@ class Value:
         self._prev = children if recorded else ()
         self.local_grads = local_grads if recorded else ()
         self._op = str(op)  # a plain str: a node built by hand has no rule to differentiate again
-        self.label = label
         self._args = None
 
     @property
     def children(self) -> tuple:
         """The Values this node was computed from, in order."""
         return self._prev
+
+    @property
+    def label(self) -> str:
+        """The node's name in drawings and ledgers ('' for none); settable, to a str that UTF-8 can write."""
+        return self._label
+
+    @label.setter
+    def label(self, label: str) -> None:
+        self._label = _text(label, "label")
 
     @property
     def op(self) -> str:
@@ -246,7 +276,7 @@ class Value:
         copied = memo.setdefault(_COPIED, set())  # originals copied so far in this deepcopy
         for node in topological_order(self, copied):
             copy = _new_value(Value)
-            copy.data, copy.grad, copy._op, copy.label = node.data, node.grad, node._op, node.label
+            copy.data, copy.grad, copy._op, copy._label = node.data, node.grad, node._op, node._label
             copy._prev = tuple(memo[id(c)] for c in node._prev)
             copy.local_grads = node.local_grads
             copy._args = None
@@ -310,7 +340,7 @@ def _node(data: float, children: tuple, local_grads: tuple, op: Op, args: tuple 
         out._prev = out.local_grads = ()
         out._args = None
     out._op = op
-    out.label = ""
+    out._label = ""
     return out
 
 
@@ -361,7 +391,7 @@ def _flatten(root: Value) -> list:
             records.append(node)
             continue
         operands = None if node._args is None else [None if isinstance(a, Value) else a for a in node.operands]
-        records.append((node.data, node.grad, node._op, node.label, tuple(index[c] for c in node._prev),
+        records.append((node.data, node.grad, node._op, node._label, tuple(index[c] for c in node._prev),
                         node.local_grads, operands))
     return records
 
@@ -374,7 +404,7 @@ def _rebuild(records: list) -> Value:
             continue
         data, grad, op, label, child_indices, local_grads, operands = record
         node = _new_value(Value)
-        node.data, node.grad, node._op, node.label = data, grad, op, label
+        node.data, node.grad, node._op, node._label = data, grad, op, label
         node._prev, node.local_grads, node._args = tuple(nodes[i] for i in child_indices), local_grads, None
         if operands is not None:
             children = iter(node._prev)

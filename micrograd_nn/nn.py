@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
-from .engine import Value, dot, maximum
+from .engine import Value, _as_float, dot, maximum
 
 __all__ = [
     "manual_seed",
@@ -206,7 +206,7 @@ class Module:
                 if not _is_real(value):
                     raise TypeError(f"load_state_dict: {name!r} must be a real number, got "
                                     f"{type(value).__name__}: {value!r}")
-                values[name] = float(value)
+                values[name] = _as_float(value, f"load_state_dict: {name!r}")  # an int beyond 1.8e308 is named
         for name, value in values.items():
             params[name].data = value
         return IncompatibleKeys(missing, unexpected)

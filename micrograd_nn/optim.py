@@ -14,7 +14,7 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping
 
-from .engine import Value
+from .engine import Value, big_int_text
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -23,13 +23,23 @@ def _is_real(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
-def _hyper(value, name: str, who: str) -> float:
-    """A hyper-parameter as a float: a finite real number >= 0, or an error naming it."""
+def _float(value, name: str, who: str) -> float:
+    """A real number as a float, or an error naming it (an int too large for a float included)."""
     if not _is_real(value):
         raise TypeError(f"{who}: {name} must be a real number, got {type(value).__name__}: {value!r}")
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond 1.8e308
+        raise OverflowError(f"{who}: {name} is too large for a float (at most about 1.8e308), got "
+                            f"{big_int_text(value)}") from None
+
+
+def _hyper(value, name: str, who: str) -> float:
+    """A hyper-parameter as a float: a finite real number >= 0, or an error naming it."""
+    value = _float(value, name, who)
     if not (math.isfinite(value) and value >= 0.0):
         raise ValueError(f"{who}: {name} must be a finite number >= 0, got {value}")
-    return float(value)
+    return value
 
 
 def _beta(value, name: str, who: str) -> float:
@@ -39,16 +49,20 @@ def _beta(value, name: str, who: str) -> float:
     return value
 
 
-def _numbers(values, name: str, count: int, who: str) -> list[float]:
-    """A saved buffer: a list of `count` real numbers, as floats."""
+def _numbers(values, name: str, count: int, who: str, allow_negative: bool = True) -> list[float]:
+    """A saved buffer: a list of `count` real numbers, as floats (allow_negative=False: none below 0, as a sum of
+    squares; NaN and +inf stay allowed, since non-finite gradients propagate into the buffers as in torch)."""
     if not isinstance(values, (list, tuple)) or len(values) != count:
         size = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
         raise ValueError(f"{who}.load_state_dict: {name!r} must be a list of {count} numbers (one per parameter), "
                          f"got {size}")
-    for i, v in enumerate(values):
-        if not _is_real(v):
-            raise TypeError(f"{who}.load_state_dict: {name}[{i}] must be a real number, got {type(v).__name__}")
-    return [float(v) for v in values]
+    floats = [_float(v, f"{name}[{i}]", f"{who}.load_state_dict") for i, v in enumerate(values)]
+    if not allow_negative:
+        for i, v in enumerate(floats):
+            if v < 0.0:
+                raise ValueError(f"{who}.load_state_dict: {name}[{i}] must be >= 0 (a mean of squared gradients), "
+                                 f"got {v}")
+    return floats
 
 
 def lerp(start: float, end: float, weight: float) -> float:
@@ -193,9 +207,10 @@ class Adam(Optimizer):
         eps = _hyper(state["eps"], "eps", "Adam")
         weight_decay = _hyper(state["weight_decay"], "weight_decay", "Adam")
         t = state["t"]
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
-            raise ValueError(f"Adam.load_state_dict: t (the step count) must be an int >= 0, got {t!r}")
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t <= 2**53:
+            shown = big_int_text(t) if isinstance(t, numbers.Integral) else repr(t)
+            raise ValueError(f"Adam.load_state_dict: t (the step count) must be an int from 0 to 2**53, got {shown}")
         m = _numbers(state["m"], "m", len(self.params), "Adam")
-        v = _numbers(state["v"], "v", len(self.params), "Adam")
+        v = _numbers(state["v"], "v", len(self.params), "Adam", allow_negative=False)
         self.lr, self.beta1, self.beta2, self.eps, self.weight_decay = lr, beta1, beta2, eps, weight_decay
         self.t, self.m, self.v = int(t), m, v

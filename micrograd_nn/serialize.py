@@ -25,9 +25,11 @@ import numbers
 import os
 import secrets
 import stat
+import sys
 from collections import Counter
 from typing import Any
 
+from .engine import big_int_text
 from .nn import Module
 from .optim import Optimizer
 
@@ -35,6 +37,7 @@ __all__ = ["save", "load"]
 
 FORMAT = "micrograd_nn.state_dict"
 VERSION = 1
+_LARGEST_INT = int(sys.float_info.max)  # an int beyond it cannot become a parameter's float
 
 
 def _check_plain(state: Any, where: str) -> None:
@@ -52,6 +55,9 @@ def _check_plain(state: Any, where: str) -> None:
         elif isinstance(item, bool) or not (item is None or isinstance(item, (numbers.Real, str))):
             raise TypeError(f"{path} must be a real number, a string, None, a list or a dict, "
                             f"got {type(item).__name__}: {item!r}")
+        elif isinstance(item, numbers.Integral) and not -_LARGEST_INT <= item <= _LARGEST_INT:
+            raise OverflowError(f"{path} is too large for a float (at most about 1.8e308), got "
+                                f"{big_int_text(item)}")
 
 
 def _plain_number(x: numbers.Real) -> int | float:
@@ -120,7 +126,8 @@ def load(path: str | os.PathLike) -> dict:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(f"{os.fspath(path)!r} is not a micrograd_nn state file: expected a JSON object with "
                          f'"format": "{FORMAT}"')
-    if document.get("version") != VERSION:
+    version = document.get("version")
+    if type(version) is not int or version != VERSION:  # true == 1 in Python: a bool is not a version
         raise ValueError(f"{os.fspath(path)!r}: unsupported version {document.get('version')!r} "
                          f"(this library reads version {VERSION})")
     state = document.get("state")
@@ -128,6 +135,6 @@ def load(path: str | os.PathLike) -> dict:
         raise ValueError(f"{os.fspath(path)!r}: \"state\" must be a JSON object, got {type(state).__name__}")
     try:
         _check_plain(state, "state")
-    except TypeError as error:
+    except (TypeError, OverflowError) as error:
         raise ValueError(f"{os.fspath(path)!r}: {error}") from None
     return state

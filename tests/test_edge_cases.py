@@ -14,6 +14,7 @@ import torch
 import micrograd_nn as mg
 import micrograd_nn.functional as F
 from micrograd_nn import Value, maximum, no_grad
+from micrograd_nn.graph import draw_graph
 
 nan, inf = math.nan, math.inf
 
@@ -212,6 +213,25 @@ def test_numpy_bools_and_zero_dimensional_arrays_are_numbers():
 @pytest.mark.parametrize("kwargs, name", [({"label": 5}, "label"), ({"op": None}, "op")])
 def test_labels_and_ops_must_be_text(kwargs, name):
     with pytest.raises(TypeError, match=f"{name} must be a str, got"):
+        Value(1.0, **kwargs)
+
+
+def test_a_label_set_after_construction_is_checked_and_a_refused_one_changes_nothing():
+    x = Value(1.0, label="x")
+    with pytest.raises(TypeError, match="label must be a str, got int: 5"):
+        x.label = 5
+    with pytest.raises(ValueError, match=r"label '\\ud800' cannot be written as UTF-8.*lone surrogate"):
+        x.label = "\ud800"
+    assert x.label == "x"
+    x.label = "x₁ ∂é"  # any text UTF-8 can write
+    out = x * 2.0
+    assert mg.compile(out).run() == 2.0 and "x₁ ∂é" in draw_graph(out).source
+
+
+@pytest.mark.parametrize("kwargs, name", [({"label": "\udfff"}, "label"), ({"op": "sin\ud800"}, "op")])
+def test_labels_and_ops_that_utf8_cannot_write_are_refused(kwargs, name):
+    # They would crash the SVG, the saved page and the notebook display, which are all UTF-8.
+    with pytest.raises(ValueError, match=f"{name} .* cannot be written as UTF-8"):
         Value(1.0, **kwargs)
 
 

@@ -148,6 +148,12 @@ def _adam_state(model):
     (lambda s: s.update(t=1.5), ValueError, "step count"),
     (lambda s: s.update(lr=-1.0), ValueError, "lr"),
     (lambda s: s.update(betas=[0.9, 1.5]), ValueError, r"betas\[1\]"),
+    (lambda s: s["v"].__setitem__(2, -1e-3), ValueError, r"v\[2\] must be >= 0"),  # √v: a math domain error
+    (lambda s: s["v"].__setitem__(2, -math.inf), ValueError, r"v\[2\] must be >= 0"),
+    (lambda s: s["m"].__setitem__(3, 10**400), OverflowError, r"m\[3\] is too large for a float.*10\^400"),
+    (lambda s: s.update(t=10**400), ValueError, r"step count.*10\^400"),
+    (lambda s: s.update(t=-1), ValueError, r"step count.*got -1$"),
+    (lambda s: s.update(eps=10**400), OverflowError, "eps is too large"),
 ])
 def test_optimizer_load_state_dict_checks_everything_first(change, error, match):
     model = MLP(2, [2, 1], rng=random.Random(0))
@@ -158,6 +164,41 @@ def test_optimizer_load_state_dict_checks_everything_first(change, error, match)
     with pytest.raises(error, match=match):
         opt.load_state_dict(state)
     assert opt.state_dict() == before
+
+
+def test_adam_loads_non_finite_moments_a_diverged_run_produced_and_steps_as_torch():
+    # NaN and +inf reach the moments from NaN/inf gradients (as in torch.optim.Adam), so a saved diverged
+    # run loads; only what no gradient can produce (v < 0) is refused.
+    torch = pytest.importorskip("torch")
+    model = MLP(2, [2, 1], rng=random.Random(0))
+    opt = Adam(model.parameters(), lr=0.01)
+    state = opt.state_dict() | {"t": 3, "m": [math.nan, math.inf, -math.inf] + [0.1] * 6,
+                                "v": [math.nan, math.inf, 0.5] + [0.2] * 6}
+    opt.load_state_dict(state)
+    params = [torch.tensor(p.data, dtype=torch.float64, requires_grad=True) for p in model.parameters()]
+    reference = torch.optim.Adam(params, lr=0.01)
+    for i, p in enumerate(params):
+        reference.state[p] = {"step": torch.tensor(3.0), "exp_avg": torch.tensor(state["m"][i], dtype=torch.float64),
+                              "exp_avg_sq": torch.tensor(state["v"][i], dtype=torch.float64)}
+    for p, q in zip(model.parameters(), params):
+        p.grad = 0.25
+        q.grad = torch.tensor(0.25, dtype=torch.float64)
+    opt.step()
+    reference.step()
+    ours, theirs = [p.data for p in model.parameters()], [q.item() for q in params]
+    assert [math.isnan(a) for a in ours] == [math.isnan(b) for b in theirs] == [True] * 3 + [False] * 6
+    assert ours[3:] == pytest.approx(theirs[3:], rel=1e-12)
+
+
+def test_a_huge_int_in_a_module_state_is_refused_naming_its_key_and_changes_nothing():
+    model = MLP(2, [2, 1], rng=random.Random(0))
+    before = model.state_dict()
+    state = before | {"layers.1.neurons.0.b": 10**400}
+    with pytest.raises(OverflowError, match=r"'layers.1.neurons.0.b' is too large for a float.*10\^400"):
+        model.load_state_dict(state)
+    assert model.state_dict() == before
+    with pytest.raises(OverflowError, match=r"state\['big'\] is too large"):
+        mg.save({"big": -(10**309)}, "never-written.json")
 
 
 def test_sgd_load_state_dict_checks_the_buffer_length():
@@ -180,6 +221,10 @@ def test_sgd_load_state_dict_checks_the_buffer_length():
     ('{"format": "micrograd_nn.state_dict", "version": 2, "state": {}}', "unsupported version 2"),
     ('{"format": "micrograd_nn.state_dict", "version": 1, "state": [0.5]}', '"state" must be a JSON object'),
     ('{"format": "micrograd_nn.state_dict", "version": 1, "state": {"a": true}}', r"state\['a'\].*bool"),
+    ('{"format": "micrograd_nn.state_dict", "version": true, "state": {}}', "unsupported version True"),
+    ('{"format": "micrograd_nn.state_dict", "version": 1.0, "state": {}}', "unsupported version 1.0"),
+    ('{"format": "micrograd_nn.state_dict", "version": 1, "state": {"w": 1' + "0" * 400 + "}}",
+     r"state\['w'\] is too large for a float.*10\^400"),
     ('{"format": "micrograd_nn.state_dict", "version": 1, "state": {"a": 1, "a": 2}}', r"duplicate keys \['a'\]"),
     ('{"format": "micrograd_nn.state_dict", "version": 1, "state": ' + "[" * 100_000 + "]" * 100_000 + "}",
      "not a micrograd_nn state file"),
