@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterable
+from copy import copy as shallow_copy
 from dataclasses import dataclass, field
 
 import graphviz
@@ -96,6 +97,7 @@ class Paint:
     edge_colors: dict = field(default_factory=dict)  # (node, k) -> colour of that edge
     caption: str = ""
     legend: list = field(default_factory=list)  # extra (fill colour, text) cells for the legend
+    grad_name: str = "grad"  # the second number's name: "tangent" for forward-mode frames
 
 
 def _nearest_nodes(root: Value, max_nodes: int | None) -> tuple[list[Value], int]:
@@ -162,7 +164,9 @@ class Scene:
                 parameters.parameters() if hasattr(parameters, "parameters") else parameters)
         self.names = names if names is not None else node_names(order, model_names(order, parameters))
         self.clusters = {p: module_of(name) for p, name in module_names.items() if module_of(name)}
-        self.shown, self.total = _nearest_nodes(root, None if collapsed else max_nodes)
+        everything, self.total = _nearest_nodes(root, None)
+        self.number = {node: i for i, node in enumerate(everything)}  # ids stay the same in every window
+        self.shown = everything if collapsed or max_nodes is None else everything[:max_nodes]
         self._index()
         self._cluster_neurons()
         self.units = self._neurons() if collapsed else {}
@@ -171,11 +175,21 @@ class Scene:
         self.spread = self._spread_nodes()
 
     def _index(self) -> None:
-        self.ids = {node: f"n{i}" for i, node in enumerate(self.shown)}
+        self.ids = {node: f"n{self.number[node]}" for node in self.shown}
         self.parents: dict = {}
         for node in self.shown:
             for child in node._prev:
                 self.parents.setdefault(child, []).append(node)
+
+    def window(self, nodes: Iterable[Value]) -> Scene:
+        """The same scene drawing only `nodes`, each with the id it has in the whole graph: one part of a graph
+        too large to lay out at once. Inputs outside the part are noted as hidden, as beyond `max_nodes`."""
+        part = shallow_copy(self)
+        keep = set(nodes)
+        part.shown = [node for node in self.shown if node in keep]
+        part.total = len(part.shown)  # the viewer says which part is shown; no caption in the drawing
+        part._index()
+        return part
 
     def _keep_nearest_boxes(self, max_nodes: int) -> None:
         """Collapsed, `max_nodes` counts what is drawn (a neuron box counts once, its weights not at all)."""
@@ -253,6 +267,25 @@ class Scene:
                     units[child] = head
         return units
 
+    def parts(self, head: Value) -> list[Value]:
+        """The computed Values drawn in `head`'s record: a neuron box's z and a, or the node itself."""
+        return [m for m, h in self.units.items() if h is head and m._prev] or [head]
+
+    def members(self, nodes: Iterable[Value]) -> list[Value]:
+        """`nodes` with, for each, the record that draws it and everything drawn inside that record."""
+        inside: dict = {}
+        for member, head in self.units.items():
+            inside.setdefault(head, []).append(member)
+        out = {}
+        for node in nodes:
+            head = self.head(node)
+            out[head] = out[node] = None
+            out.update(dict.fromkeys(inside.get(head, ())))
+            if head is not node or node in inside:  # a box's z: the box's inputs come from z
+                inner, _ = self.target(head)
+                out[inner] = None
+        return list(out)
+
     def visible(self, node: Value) -> bool:
         """False for the parts of a collapsed neuron other than its box (its z under an activation, its weights)."""
         return self.units.get(node, node) is node
@@ -302,11 +335,11 @@ class Scene:
         fields = ["data " + fmt_fixed(data)]
         if self.show_grad:
             if node in paint.grad_text:
-                fields.append("grad " + paint.grad_text[node].rjust(9) + " ")
+                fields.append(f"{paint.grad_name} " + paint.grad_text[node].rjust(9) + " ")
             else:
                 grad = node.grad if paint.grads is None else paint.grads.get(node)
                 running = ("…" if node in paint.partial else " ") if paint.current is not None else ""
-                fields.append("grad " + fmt_fixed(grad) + running)
+                fields.append(f"{paint.grad_name} " + fmt_fixed(grad) + running)
         return fields
 
     def head(self, node: Value | None) -> Value | None:
@@ -314,8 +347,7 @@ class Scene:
         return self.units.get(node, node)
 
     def _is_done(self, node: Value, paint: Paint) -> bool:
-        members = [m for m, h in self.units.items() if h is node and m._prev] or [node]
-        return all(m in paint.done for m in members)
+        return all(m in paint.done for m in self.parts(node))
 
     def _style(self, node: Value, paint: Paint) -> dict:
         fill = STYLES[self.kind(node)][0]
@@ -327,29 +359,37 @@ class Scene:
         attrs["fillcolor"] = paint.fills.get(node, fill)
         return attrs
 
+    def fields(self, node: Value, paint: Paint, use: str = "") -> list[str]:
+        """The texts of the node's record as drawn, unescaped (a copy's box, for its use `use`: one text)."""
+        name = self.name(node) + (use or (f" (1/{len(self.spread[node])})" if node in self.spread else ""))
+        if node in self.clusters:  # inside its module's box: the module's name is written once, on the box
+            name = name[len(self.clusters[node]) + 1:] if name.startswith(self.clusters[node] + ".") else name
+        if use:
+            return ["  ".join([name] + [" ".join(f.split()) for f in self._numbers(node, paint)])]
+        if self.units.get(node) is node:
+            return self._neuron_fields(node, paint)
+        return [name] + self._numbers(node, paint)
+
     def _node(self, dot: graphviz.Digraph, node: Value, paint: Paint, copy: str = "", use: str = "") -> None:
         """A node's record (and its op circle). A spread leaf's further uses get small reference boxes next to
         them (`copy` is such a box's id), so each Value still has exactly one record."""
         node_id = copy or self.ids[node]
-        name = self.name(node) + (use or (f" (1/{len(self.spread[node])})" if node in self.spread else ""))
-        if node in self.clusters:  # inside its module's box: the module's name is written once, on the box
-            name = name[len(self.clusters[node]) + 1:] if name.startswith(self.clusters[node] + ".") else name
+        fields = self.fields(node, paint, use if copy else "")
+        if copy:  # a reference to the Value's one record, not a second record: a rounded box, dotted
+            style = self._style(node, paint)
+            style["style"] = "rounded,dotted,filled"
+            dot.node(node_id, plain_text(fields[0]), shape="box", fontsize="10", **style)
+            return
+        rows = " | ".join(record_text(f) for f in fields)
         if self.units.get(node) is node:  # rows stacked across the flow of the graph (records flip with rankdir)
-            rows = " | ".join(self._neuron_fields(node, paint))
             label = rows if self.rankdir in ("LR", "RL") else "{ " + rows + " }"
         else:
-            label = "{ " + " | ".join([record_text(name)] + [record_text(f) for f in self._numbers(node, paint)]) + " }"
+            label = "{ " + rows + " }"
         # With copies hanging off it, the rest of the graph keeps straight edges (a group), instead of drifting
         # half a node sideways at every op that takes a copy.
-        line = {"group": "main"} if self.spread and not copy else {}
-        if copy:  # a reference to the Value's one record, not a second record: a rounded box, dashed
-            style = self._style(node, paint)
-            style["style"] = "rounded,dashed,filled"
-            text = "  ".join([name] + [" ".join(f.split()) for f in self._numbers(node, paint)])
-            dot.node(node_id, plain_text(text), shape="box", fontsize="10", **style)
-            return
+        line = {"group": "main"} if self.spread else {}
         dot.node(node_id, label, shape="record", **self._style(node, paint), **line)
-        if node._prev and node not in self.units and not copy:
+        if node._prev and node not in self.units:
             op_id = node_id + "_op"
             dot.node(op_id, plain_text(_folded(node)), shape="circle", width="0.3", fixedsize="false",
                      fontsize="10", margin="0.02", **line)
@@ -366,7 +406,7 @@ class Scene:
                 "z " + "  ".join(self._numbers(z, paint))]
         if z is not head:
             rows.append(f"a = {head._op}(z) " + "  ".join(self._numbers(head, paint)))
-        return [record_text(r) for r in rows]
+        return rows
 
     def _hot(self, node: Value, paint: Paint, k: int | None) -> dict:
         """Attributes of an edge into node's op (from child k) or out of it (k None): the current step's edges
@@ -380,34 +420,46 @@ class Scene:
             attrs["color"] = color
         return attrs
 
-    def _edges(self, dot: graphviz.Digraph, node: Value, paint: Paint) -> None:
+    def target(self, node: Value) -> tuple[Value, str]:
+        """(the node whose inputs are drawn, the id its input edges point at): its op circle, or for a part of a
+        neuron box, the box (whose input edges are z's)."""
         if node in self.units:  # a neuron box: edges from the inputs of its dot, straight into the box
             if node.rule.key != "dot" and node._prev[0] in self.units:
                 node = node._prev[0]
-            target = self.ids[self.units[node]]
-        else:
-            target = self.ids[node] + "_op"
-        hidden = 0
-        for k, (child, local) in enumerate(zip(node._prev, node.local_grads)):
+            return node, self.ids[self.units[node]]
+        return node, self.ids[node] + "_op"
+
+    def inputs(self, node: Value) -> tuple[list[tuple[int, Value, str, str]], int]:
+        """The drawn input edges of a visible node as (k, child, tail id, copy's use text or ""), and how many
+        inputs are outside the drawing. A widely shared child's further uses start at a copy of its record."""
+        node, _ = self.target(node)
+        drawn, hidden = [], 0
+        for k, child in enumerate(node._prev):
             if child not in self.ids:
                 hidden += 1
-                continue
-            if not self.visible(child):
-                continue
-            tail = self.ids[child]
-            if child in self.spread and self.spread[child].index((node, k)) > 0:  # a copy, next to this use
-                tail = f"{tail}_for_{self.ids[node]}_{k}"
-                use = self.spread[child].index((node, k)) + 1
-                self._node(dot, child, paint, tail, f" ({use}/{len(self.spread[child])})")
-            label = paint.edge_text.get((node, k))
+            elif self.visible(child):
+                tail, use = self.ids[child], ""
+                if child in self.spread and self.spread[child].index((node, k)) > 0:  # a copy, next to this use
+                    tail = f"{tail}_for_{self.ids[node]}_{k}"
+                    use = f" ({self.spread[child].index((node, k)) + 1}/{len(self.spread[child])})"
+                drawn.append((k, child, tail, use))
+        return drawn, hidden
+
+    def _edges(self, dot: graphviz.Digraph, node: Value, paint: Paint) -> None:
+        inner, target = self.target(node)
+        drawn, hidden = self.inputs(node)
+        for k, child, tail, use in drawn:
+            if use:
+                self._node(dot, child, paint, tail, use)
+            label = paint.edge_text.get((inner, k))
             if label is None and self.show_local_grads:
-                label = fmt(local)
-            attrs = self._hot(node, paint, k)
+                label = fmt(inner.local_grads[k])
+            attrs = self._hot(inner, paint, k)
             if label is not None:
                 attrs["label"] = plain_text(label)
             dot.edge(tail, target, **attrs)
         if hidden:
-            note = self.ids[node] + "_hidden"
+            note = self.ids[inner] + "_hidden"
             dot.node(note, f"{hidden} input{'s' if hidden > 1 else ''} hidden", shape="note", style="filled",
                      fillcolor="#eeeeee", fontsize="9")
             dot.edge(note, target, style="dashed")

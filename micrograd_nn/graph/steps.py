@@ -1,8 +1,8 @@
-"""Step-through: the frames of a pass drawn one by one, as HTML with a slider (Jupyter or a file) or a GIF.
+"""Step-through: the frames of a pass played on one drawing (Jupyter, a saved page, a widget) or as a GIF.
 
-The page works without a network and, without JavaScript, lists every frame in order. With JavaScript:
-prev / next / play buttons, a slider and the arrow keys; each drawing keeps its natural size in a scrollable
-area, with a fit-to-width toggle.
+The graph is laid out once (in windows along the pass when it is too large to draw whole) and each frame is
+handed to the viewer (static/viewer.js) as what changed: the node being processed, the edges carrying gradient,
+the record texts whose numbers became known, the nodes finished. Without JavaScript the page is the ledger.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import html
 import io
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,32 +19,54 @@ from ..engine import Value, topological_order
 from ..frames import Frame, backward_steps, forward_steps, model_names, node_names, replay
 from .binary import RenderFailure, no_binary_hint, run_dot, svgs
 from .drawing import Graph, Paint, Scene, _visible
+from .viewer import viewer_html, widget_class
 
 __all__ = ["StepThrough", "show_steps"]
 
+MAX_NODES = 500  # Values in one drawing; a larger graph is drawn in windows that follow the pass
+MAX_STEPS = 20_000  # frames a page or widget holds unless asked for more: a page stays tens of MB
+MAX_GIF_FRAMES = 600
+MAX_PICTURE_WIDTH = 1600  # px: a GIF or PNG of a step is cropped to the current node's neighbourhood, then shrunk
+NEIGHBOURS = 40  # inputs of one node drawn in a window or a cropped picture; the rest are noted as hidden
+DIRECTIONS = ("backward", "forward", "tangent")
+
 
 class StepThrough:
-    """Frames of a forward or backward pass, drawn one at a time.
+    """Frames of a forward, backward or tangent (forward-mode) pass, played on one drawing.
 
-    In Jupyter it displays as a slider; `save("steps.html")` writes one self-contained page and
-    `save("steps.gif")` an animation (needs Pillow: `pip install 'micrograd_nn[gif]'`). Printed, it is the
+    In Jupyter it displays as the viewer; `save("steps.html")` writes one self-contained page, `save("steps.gif")`
+    an animation and `save("step.png", step=k)` one step (both need Pillow: `pip install 'micrograd_nn[gif]'`,
+    and are cropped around each step's node). `widget()` gives a live anywidget viewer. Printed, it is the
     ledger: every step as a line of the chain rule with its numbers.
     """
 
     def __init__(self, root: Value, direction: str = "backward", *, parameters=None, collapsed: bool = False,
-                 rankdir: str = "LR", show_local_grads: bool = False, max_nodes: int | None = 150,
-                 legend: bool = True):
-        if direction not in ("forward", "backward"):
-            raise ValueError(f"direction must be 'forward' or 'backward', got {direction!r}")
+                 rankdir: str = "LR", show_local_grads: bool = False, max_nodes: int | None = MAX_NODES,
+                 legend: bool = True, tangents: dict | None = None, max_steps: int | None = MAX_STEPS):
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be 'backward', 'forward' or 'tangent', got {direction!r}")
         if not isinstance(root, Value):
             raise TypeError(f"show_steps needs a Value, got {type(root).__name__}")
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+            raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")
+        if (tangents is None) != (direction != "tangent"):
+            raise ValueError("tangents={leaf: number, ...} goes with direction='tangent', and only with it")
         order = topological_order(root)
         names = node_names(order, model_names(order, parameters))
-        self.root, self.direction = root, direction
-        self.scene = Scene(root, rankdir, direction == "backward", show_local_grads, max_nodes, parameters, legend,
+        self.root, self.direction, self.max_nodes, self.max_steps = root, direction, max_nodes, max_steps
+        self.scene = Scene(root, rankdir, direction != "forward", show_local_grads, None, parameters, legend,
                            collapsed, names)
-        steps = backward_steps(root, names) if direction == "backward" else forward_steps(root, names)
+        if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
+            raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
+        if direction == "backward":
+            steps = backward_steps(root, names)
+        elif direction == "forward":
+            steps = forward_steps(root, names)
+        else:
+            from ..frames import tangent_steps
+            steps = tangent_steps(root, tangents, names)
         self.frames: list[Frame] = list(steps)
+        self._payload: dict | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -52,55 +75,50 @@ class StepThrough:
         """Every frame's description, in order."""
         return "\n".join(frame.text() for frame in self.frames)
 
+    @property
+    def _grad_name(self) -> str:
+        return "tangent" if self.direction == "tangent" else "grad"
+
     def pictures(self, captions: bool = False) -> Iterator[tuple[Frame, Paint]]:
-        """(frame, what its drawing shows) for each frame that has a drawing of its own (in the collapsed view,
-        the weights inside a neuron box get none: the box's step lists them)."""
-        uses_left = dict.fromkeys(self.frames[0].trace.order, 0) if self.frames else {}
-        for node in list(uses_left):
-            for child in node._prev:
-                uses_left[child] += 1
+        """(frame, what its drawing shows) for each frame, every number copied (kept pictures stay as they were)."""
+        uses_left = _uses(self.frames[0].trace.order) if self.frames else {}
         for frame, known, finished in replay(self.frames):
             for edge in frame.edges:
                 uses_left[edge.child] -= 1
-            if not frame.node._prev and not self.scene.visible(frame.node):
-                continue
             done = finished - {frame.node}
             caption = frame.text() if captions else ""
-            if self.direction == "backward":
+            if self.direction == "forward":
+                yield frame, Paint(data=dict(known), current=frame.node, done=done, caption=caption)
+            else:
                 partial = {node for node in known if uses_left.get(node, 0) > 0}
                 yield frame, Paint(grads=dict(known), partial=partial, current=frame.node, done=done,
-                                   caption=caption)
-            else:  # copies: `known` goes on changing after this frame, and a caller may keep every picture
-                yield frame, Paint(data=dict(known), current=frame.node, done=done, caption=caption)
+                                   caption=caption, grad_name=self._grad_name)
 
     def graphs(self, captions: bool = False) -> list[Graph]:
-        """One Digraph per drawn frame: the same layout, with the numbers known at that step."""
+        """One Digraph per frame: the same layout, with the numbers known at that step."""
         return [self.scene.graph(paint) for _, paint in self.pictures(captions)]
 
-    # --- HTML ---
+    # --- the viewer ---
+
+    def payload(self) -> dict:
+        """What the viewer (static/viewer.js) plays: each window's drawing once, each frame as what changed.
+
+        Each window is laid out by Graphviz here (`svg`); without a binary its DOT source is sent instead, for a
+        page that can lay it out itself. Computed once and kept.
+        """
+        if self._payload is None:
+            self._payload = _Player(self).payload()
+        return self._payload
 
     def html(self, standalone: bool = False) -> str:
-        """The step-through as HTML: every frame's ledger and drawing (inline SVG), with controls."""
-        drawn = [(frame, self.scene.graph(paint).source) for frame, paint in self.pictures()]
-        try:
-            rendered = svgs([source for _, source in drawn])
-            problem = None if rendered is not None else no_binary_hint()
-        except RenderFailure as failure:
-            rendered, problem = None, str(failure)
-        sections = []
-        for i, (frame, source) in enumerate(drawn):
-            body = inline_svg(rendered[i]) if rendered else f"<pre>{html_text(source)}</pre>"
-            sections.append(f'<section class="mg-frame" data-step="{i}">\n<pre class="mg-ledger">'
-                            f"{html_text(frame.text())}</pre>\n<div class=\"mg-drawing\">{body}</div>\n</section>")
-        note = f'<p class="mg-note">{html_text(problem)}</p>' if problem else ""
-        uid = f"mg-steps-{id(self):x}"
-        title = f"{self.direction} pass, {len(self.frames)} steps"
-        page = _TEMPLATE.format(uid=uid, note=note, frames="\n".join(sections), last=max(len(sections) - 1, 0),
-                                title=html.escape(title), direction=self.direction)
-        if not standalone:
-            return page
-        return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-                f"<title>{html.escape(title)}</title>\n</head>\n<body>\n{page}\n</body>\n</html>\n")
+        """The step-through as HTML: the viewer, or without JavaScript the ledger."""
+        payload = self.payload()
+        fallback = f'<pre class="mg-fallback">{html_text(self.ledger())}</pre>'
+        return viewer_html(payload, standalone=standalone, fallback=fallback)
+
+    def widget(self):
+        """The viewer as an anywidget widget (`pip install 'micrograd_nn[live]'`), updatable from Python."""
+        return widget_class()(payload=self.payload())
 
     def _repr_html_(self) -> str:
         return self.html()
@@ -113,34 +131,72 @@ class StepThrough:
 
     # --- files ---
 
-    def save(self, path: str | os.PathLike, duration_ms: int = 1200) -> Path:
-        """Write the step-through: `.html` (one self-contained page) or `.gif` (an animation, one frame per step
-        with its ledger as caption, padded to one size; needs Pillow and a Graphviz binary)."""
+    def save(self, path: str | os.PathLike, duration_ms: int = 1200, step: int | None = None) -> Path:
+        """Write the step-through: `.html` (one self-contained page), `.gif` (an animation, one picture per step
+        with its ledger as caption, each cropped around the step's node) or `.png` (one step, `step=k`)."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix in (".html", ".htm"):
             path.write_text(self.html(standalone=True), encoding="utf-8")
         elif suffix == ".gif":
             path.write_bytes(self._gif(duration_ms))
+        elif suffix == ".png":
+            if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < len(self.frames):
+                raise ValueError(f"save(.png) needs step=k with 0 <= k < {len(self.frames)}, got {step!r}")
+            path.write_bytes(self._pngs([step])[0])
         else:
-            raise ValueError(f"save: unknown file type {path.suffix or '(no suffix)'} for {path}; use .html or .gif")
+            raise ValueError(f"save: unknown file type {path.suffix or '(no suffix)'} for {path}; "
+                             "use .html, .gif or .png")
         return path
 
-    def _gif(self, duration_ms: int) -> bytes:
+    def picture(self, step: int, caption: bool = True) -> Graph:
+        """The drawing of one step, cropped to its node, the node's inputs and its users (a picture that stays
+        a sane size however large the graph)."""
+        paints = dict(self._paints({step}, caption))
+        frame = self.frames[step]
+        return self.scene.window(_neighbourhood(self.scene, frame.node)).graph(paints[step])
+
+    def _paints(self, steps: set, captions: bool) -> Iterator[tuple[int, Paint]]:
+        for index, (_, paint) in enumerate(self.pictures(captions)):
+            if index in steps:
+                yield index, paint
+            if index >= max(steps):
+                return
+
+    def _pngs(self, steps: list[int]) -> list[bytes]:
         try:
             from PIL import Image
         except ImportError:
-            raise ImportError("saving a step-through as GIF needs Pillow: pip install 'micrograd_nn[gif]' "
+            raise ImportError("saving a step-through as GIF or PNG needs Pillow: pip install 'micrograd_nn[gif]' "
                               "(or save it as .html, which needs nothing)") from None
-        sources = [graph.source for graph in self.graphs(captions=True)]
+        wanted = set(steps)
+        paints = dict(self._paints(wanted, True))
+        sources = [self.scene.window(_neighbourhood(self.scene, self.frames[k].node)).graph(paints[k]).source
+                   for k in steps]
         stream = run_dot("\n".join(sources), "png")
         if stream is None:
-            raise RenderFailure("No Graphviz binary was found, so no GIF can be drawn: install graphviz-pure or "
+            raise RenderFailure("No Graphviz binary was found, so no picture can be drawn: install graphviz-pure or "
                                 "Graphviz's `dot`, or save the step-through as .html")
         pngs = [b"\x89PNG" + part for part in stream.split(b"\x89PNG")[1:]]
         if len(pngs) != len(sources):
             raise RenderFailure(f"Graphviz returned {len(pngs)} images for {len(sources)} frames")
-        images = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
+        out = []
+        for png in pngs:
+            with Image.open(io.BytesIO(png)) as image:
+                if image.width > MAX_PICTURE_WIDTH:  # shrink, keeping the proportions
+                    image = image.resize((MAX_PICTURE_WIDTH, max(1, image.height * MAX_PICTURE_WIDTH // image.width)))
+                buffer = io.BytesIO()
+                image.save(buffer, format="PNG")
+                out.append(buffer.getvalue())
+        return out
+
+    def _gif(self, duration_ms: int) -> bytes:
+        if len(self.frames) > MAX_GIF_FRAMES:
+            raise ValueError(f"a GIF of {len(self.frames)} steps would be too large to watch or share (at most "
+                             f"{MAX_GIF_FRAMES}); save the step-through as .html, or one step as .png (step=k)")
+        from PIL import Image  # _pngs says what to install when Pillow is missing
+
+        images = [Image.open(io.BytesIO(png)).convert("RGB") for png in self._pngs(list(range(len(self.frames))))]
         width, height = max(im.width for im in images), max(im.height for im in images)
         padded = []
         for im in images:
@@ -150,6 +206,161 @@ class StepThrough:
         out = io.BytesIO()
         padded[0].save(out, format="GIF", save_all=True, append_images=padded[1:], duration=duration_ms, loop=0)
         return out.getvalue()
+
+
+def _uses(order: list[Value]) -> dict:
+    """{node: how many edges lead out of it}: a gradient is a running total until all of them have been taken."""
+    uses = dict.fromkeys(order, 0)
+    for node in order:
+        for child in node._prev:
+            uses[child] += 1
+    return uses
+
+
+def _neighbourhood(scene: Scene, node: Value) -> list[Value]:
+    """A node's drawn record with its neuron box's parts, its inputs (at most NEIGHBOURS) and its users."""
+    head = scene.head(node)
+    inner, _ = scene.target(head)
+    near = [head, node, inner] + list(inner._prev[:NEIGHBOURS]) + scene.parents.get(head, [])[:NEIGHBOURS]
+    return scene.members(near)
+
+
+class _Player:
+    """Builds the viewer's payload of a StepThrough: windows laid out once, frames as changes."""
+
+    def __init__(self, steps: StepThrough):
+        self.steps = steps
+        self.scene = steps.scene.window(steps.scene.shown)
+        self.scene.legend = False  # the viewer draws its own legend, every style in it
+        frames = steps.frames
+        self.frames = frames if steps.max_steps is None else frames[:steps.max_steps]
+        self.copies: dict = {}  # Value -> [(copy id, use text)]
+        for node in self.scene.shown:
+            if self.scene.visible(node):
+                for _, child, tail, use in self.scene.inputs(node)[0]:
+                    if use:
+                        self.copies.setdefault(child, []).append((tail, use))
+
+    def texts(self, node: Value, paint: Paint) -> dict:
+        """{drawn id: its texts as the drawing shows them} for the record holding `node` and its copies."""
+        head = self.scene.head(node)
+        out = {}
+        if head in self.scene.ids:
+            out[self.scene.ids[head]] = _shown(self.scene.fields(head, paint))
+        for copy_id, use in self.copies.get(node, ()):
+            out[copy_id] = _shown(self.scene.fields(node, paint, use))
+        return out
+
+    def hot(self, node: Value) -> list[str]:
+        """The titles of the edges a step at `node` highlights: its inputs (into its op or its neuron box) and,
+        for a node with an op circle, the op's edge to the node. In a neuron box only z's step has input edges."""
+        scene = self.scene
+        if not node._prev:
+            return []
+        inner, target = scene.target(node)
+        if inner is not node:
+            return []
+        titles = [f"{tail}->{target}" for _, _, tail, _ in scene.inputs(node)[0]]
+        if node not in scene.units:
+            titles.append(f"{target}->{scene.ids[node]}")
+        return titles
+
+    def windows(self) -> tuple[list[list[Value]], list[int]]:
+        """The nodes of each window and the window of each frame. One window when the graph fits `max_nodes`;
+        else consecutive frames share a window until it would hold more than `max_nodes` Values."""
+        scene, limit = self.scene, self.steps.max_nodes
+        if limit is None or len(scene.shown) <= limit:
+            return [scene.shown], [0] * len(self.frames)
+        windows, of_frame, current, core = [], [], set(), 0
+        for frame in self.frames:
+            wanted = set(_neighbourhood(scene, frame.node))
+            if core and len(current | wanted) > limit:
+                windows.append(current)
+                current, core = set(), 0
+            current |= wanted
+            core += 1
+            of_frame.append(len(windows))
+        windows.append(current)
+        return [list(w) for w in windows], of_frame
+
+    def payload(self) -> dict:
+        steps, scene = self.steps, self.scene
+        direction, frames = steps.direction, self.frames
+        grad_name = steps._grad_name
+        uses_left = _uses(frames[0].trace.order) if frames else {}
+        known: dict = {}
+        partial = _Partial(known, uses_left)
+        paint = (Paint(data=known, current=steps.root) if direction == "forward" else
+                 Paint(grads=known, partial=partial, current=steps.root, grad_name=grad_name))
+        start = {}
+        for node in scene.shown:
+            if scene.visible(node):
+                start.update(self.texts(node, paint))
+        last = dict(start)
+        finished: set = set()
+        out_frames, done_before = [], None
+        window_nodes, of_frame = self.windows()
+        for index, (frame, now_known, _) in enumerate(replay(frames)):
+            known.clear()
+            known.update(now_known)  # replay shares its dict: the paint reads it live
+            for edge in frame.edges:
+                uses_left[edge.child] -= 1
+            changed = {}
+            for node in [frame.node, *(edge.child for edge in frame.edges)]:
+                for drawn_id, texts in self.texts(node, paint).items():
+                    if last.get(drawn_id) != texts:
+                        changed[drawn_id] = last[drawn_id] = texts
+            head = scene.head(frame.node)
+            entry = {"step": frame.step, "window": of_frame[index],
+                     "current": scene.ids.get(head), "hot": self.hot(frame.node), "texts": changed,
+                     "ledger": frame.text()}
+            if done_before is not None:
+                entry["done"] = [done_before]
+            finished.add(frame.node)
+            done_before = scene.ids.get(head) if all(m in finished for m in scene.parts(head)) else None
+            out_frames.append(entry)
+        # The layout is drawn with every number known (the widest texts), before any step is highlighted.
+        final = (Paint(data=dict(known), current=steps.root) if direction == "forward" else
+                 Paint(grads=dict(known), current=steps.root, grad_name=grad_name))
+        sources = [scene.window(nodes).graph(final).source for nodes in window_nodes]
+        note = None
+        try:
+            drawn = svgs(sources)
+            if drawn is None:
+                note = no_binary_hint()
+        except RenderFailure as failure:
+            drawn, note = None, str(failure)
+        windows = [{"svg": inline_svg(svg)} for svg in drawn] if drawn else [{"svg": None, "dot": s} for s in sources]
+        nodes = {scene.ids[n]: _visible(scene.name(n)) for n in scene.shown if scene.visible(n)}
+        copies = {copy_id: scene.ids[node] for node, uses in self.copies.items() for copy_id, _ in uses}
+        title = f"{direction} pass, {len(steps.frames)} steps"
+        if len(frames) < len(steps.frames):
+            note = (f"This graph has {len(steps.frames)} steps; the viewer holds the first {len(frames)} "
+                    "(show_steps(..., max_steps=None) holds them all; print() gives the whole ledger).")
+            warnings.warn(note, stacklevel=4)
+        payload = {"title": title, "direction": direction, "windows": windows, "nodes": nodes, "copies": copies,
+                   "texts": start, "frames": out_frames, "clusters": bool(scene.clusters) and not scene.units}
+        if note:
+            payload["note"] = note
+        return payload
+
+
+class _Partial:
+    """`node in partial`: the node has a gradient and some of its uses have not passed theirs yet (read live)."""
+
+    def __init__(self, known: dict, uses_left: dict):
+        self.known, self.uses_left = known, uses_left
+
+    def __contains__(self, node) -> bool:
+        return node in self.known and self.uses_left.get(node, 0) > 0
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _shown(fields: list[str]) -> list[str]:
+    """Record fields as Graphviz's drawing shows them: runs of spaces as one, control characters as symbols."""
+    return [_SPACES.sub(" ", _visible(f)).strip() for f in fields]
 
 
 def html_text(text: str) -> str:
@@ -170,88 +381,23 @@ def inline_svg(svg: str) -> str:
     return _PROLOG.sub("", svg).strip()
 
 
-_TEMPLATE = """<div class="mg-steps" id="{uid}" tabindex="0" aria-label="{title}">
-<style>
-#{uid} {{ font-family: monospace; outline: none; }}
-#{uid} .mg-controls {{ display: none; gap: 6px; align-items: center; flex-wrap: wrap; margin: 4px 0; }}
-#{uid}.mg-live .mg-controls {{ display: flex; }}
-#{uid}.mg-live .mg-frame {{ display: none; }}
-#{uid}.mg-live .mg-frame.mg-shown {{ display: block; }}
-#{uid} .mg-frame {{ border-top: 1px solid #ccc; padding: 4px 0; }}
-#{uid} .mg-ledger {{ white-space: pre-wrap; margin: 4px 0; font-size: 13px; }}
-#{uid} .mg-drawing {{ overflow: auto; max-height: 75vh; max-width: 100%; }}
-#{uid}.mg-fit .mg-drawing svg {{ width: 100%; height: auto; }}
-#{uid} .mg-note {{ font-weight: bold; }}
-</style>
-{note}
-<div class="mg-controls">
-<button type="button" data-go="first" title="first step">&#x23EE;</button>
-<button type="button" data-go="prev" title="previous step (left arrow)">&#x25C0; prev</button>
-<button type="button" data-go="play" title="play / pause (space)">&#x25B6; play</button>
-<button type="button" data-go="next" title="next step (right arrow)">next &#x25B6;</button>
-<button type="button" data-go="last" title="last step">&#x23ED;</button>
-<input type="range" class="mg-slider" min="0" max="{last}" value="0" step="1" aria-label="step">
-<span class="mg-label"></span>
-<label><input type="checkbox" class="mg-fit-toggle"> fit to width</label>
-</div>
-<div class="mg-frames">
-{frames}
-</div>
-<script>
-(function () {{
-  var root = document.getElementById("{uid}");
-  var frames = root.querySelectorAll(".mg-frame");
-  var slider = root.querySelector(".mg-slider");
-  var label = root.querySelector(".mg-label");
-  var play = root.querySelector("[data-go=play]");
-  var timer = null, current = 0, last = frames.length - 1;
-  root.classList.add("mg-live");
-  function show(k) {{
-    current = Math.max(0, Math.min(last, k));
-    frames.forEach(function (f, i) {{ f.classList.toggle("mg-shown", i === current); }});
-    slider.value = current;
-    label.textContent = "{direction} step " + current + " / " + last;
-  }}
-  function stop() {{ if (timer) {{ clearInterval(timer); timer = null; play.textContent = "\\u25B6 play"; }} }}
-  function toggle() {{
-    if (timer) {{ stop(); return; }}
-    if (current >= last) show(0);
-    play.textContent = "\\u275A\\u275A pause";
-    timer = setInterval(function () {{ if (current >= last) stop(); else show(current + 1); }}, 900);
-  }}
-  var moves = {{ first: function () {{ return 0; }}, prev: function () {{ return current - 1; }},
-                next: function () {{ return current + 1; }}, last: function () {{ return last; }} }};
-  root.querySelectorAll("[data-go]").forEach(function (b) {{
-    b.addEventListener("click", function () {{
-      var go = b.getAttribute("data-go");
-      if (go === "play") toggle(); else {{ stop(); show(moves[go]()); }}
-    }});
-  }});
-  slider.addEventListener("input", function () {{ stop(); show(+slider.value); }});
-  root.querySelector(".mg-fit-toggle").addEventListener("change", function (e) {{
-    root.classList.toggle("mg-fit", e.target.checked);
-  }});
-  root.addEventListener("keydown", function (e) {{
-    if (e.target.tagName === "INPUT" && e.target.type === "range") return;  /* the slider moves itself */
-    if (e.key === "ArrowRight") {{ stop(); show(current + 1); e.preventDefault(); }}
-    else if (e.key === "ArrowLeft") {{ stop(); show(current - 1); e.preventDefault(); }}
-    else if (e.key === " ") {{ toggle(); e.preventDefault(); }}
-  }});
-  show(0);
-}})();
-</script>
-</div>"""
+
 
 
 def show_steps(root: Value, direction: str = "backward", *, parameters=None, collapsed: bool = False,
-               rankdir: str = "LR", show_local_grads: bool = False, max_nodes: int | None = 150,
-               legend: bool = True) -> StepThrough:
-    """Step through the forward or the backward pass of `root`, one node per frame.
+               rankdir: str = "LR", show_local_grads: bool = False, max_nodes: int | None = MAX_NODES,
+               legend: bool = True, tangents: dict | None = None, max_steps: int | None = MAX_STEPS) -> StepThrough:
+    """Step through the backward, forward or tangent (forward-mode) pass of `root`, one node per frame.
 
     Backward frames apply, at each node n and each child c, c.grad += ∂n/∂c × n.grad, starting from the
-    root's gradient 1, on the side (no `.grad` changes). `parameters` (a module or a list) names and colours
-    the parameters; `collapsed=True` draws each neuron as one box. Displays as a slider in Jupyter;
-    `.save("steps.html")` / `.save("steps.gif")` export it; `print()` gives the ledger.
+    root's gradient 1, on the side (no `.grad` changes). Tangent frames push ṅ += ∂n/∂c × ċ from the leaves,
+    starting from `tangents={leaf: number}`. `parameters` (a module or a list) names and colours the
+    parameters; `collapsed=True` draws each neuron as one box. The drawing is laid out once (in windows of at
+    most `max_nodes` Values along the pass for a larger graph) and the viewer follows the step; a page holds at
+    most `max_steps` frames (None: all). Displays as the viewer in Jupyter; `.save("steps.html")`,
+    `.save("steps.gif")` and `.save("step.png", step=k)` export it; `.widget()` is a live widget; `print()`
+    gives the ledger.
     """
     return StepThrough(root, direction, parameters=parameters, collapsed=collapsed, rankdir=rankdir,
-                       show_local_grads=show_local_grads, max_nodes=max_nodes, legend=legend)
+                       show_local_grads=show_local_grads, max_nodes=max_nodes, legend=legend, tangents=tangents,
+                       max_steps=max_steps)
