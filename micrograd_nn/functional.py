@@ -91,8 +91,20 @@ def _cross_entropy_local(operands, out):  # ∂L/∂zᵢ = pᵢ − [i = t]; the
     return (*(p - (i == t) for i, p in enumerate(_softmax(zs))), 0.0)
 
 
+def _cross_entropy_rule(i, texts, out):  # pᵢ − [i = t] for logit i; the target is not differentiated
+    return f"p{ops.subscript(i)} − [{i} = t]" if i < len(texts) - 1 else "0"
+
+
+def _cross_entropy_numbers(i, values, out, local, show):  # pᵢ's value (local + [i = t]) and [i = t] as 0 or 1
+    if i == len(values) - 1:
+        return "0"
+    hit = i == int(values[-1])
+    return f"{show(local + hit)} − {int(hit)}"
+
+
 CROSS_ENTROPY = Op("cross_entropy", "cross_entropy", _cross_entropy_forward, _cross_entropy_local,
-                   ("pᵢ − [i = t]",))
+                   (_cross_entropy_rule,), numbers=(_cross_entropy_numbers,),
+                   note=lambda values: f"t = {int(values[-1])}")
 
 
 def cross_entropy(logits: Sequence, target) -> Value:
@@ -127,7 +139,9 @@ def _bce_local(operands, out):  # ∂L/∂z = σ(z) − y, ∂L/∂y = −z
     return (1.0 - y) * ops.sigmoid(z) - y * ops.sigmoid(-z), -z
 
 
-BINARY_CROSS_ENTROPY = Op("bce", "bce", _bce_forward, _bce_local, ("σ({0}) − {1}", "−{0}"))
+BINARY_CROSS_ENTROPY = Op("bce", "bce", _bce_forward, _bce_local, ("σ({0}) − {1}", "−{0}"),
+                          numbers=(lambda i, v, out, local, show: f"{show(ops.stable_sigmoid(v[0]))} − {show(v[1])}",
+                                   lambda i, v, out, local, show: f"−{show(v[0])}"))
 
 
 def binary_cross_entropy(logit, target) -> Value:

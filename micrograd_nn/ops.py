@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-__all__ = ["Op", "OPS", "FUNCTIONS", "lookup", "stable_sigmoid"]
+__all__ = ["Op", "OPS", "FUNCTIONS", "lookup", "stable_sigmoid", "power_text", "subscript"]
 
 
 class Op(str):
@@ -32,7 +32,12 @@ class Op(str):
     local(operands, out) -> one ∂out/∂operandᵢ per operand (0.0 where an operand is always a constant).
     rule: the local derivative of each operand position as text; "{0}", "{1}" stand for the operands'
         names, "{out}" for the node's, "{i}" for this operand's and "{partner}" for the factor it is
-        multiplied by in a dot. N-ary ops repeat their last rule for every further operand.
+        multiplied by in a dot. N-ary ops repeat their last rule for every further operand. An entry may
+        also be a function (i, texts, out) -> str, for a rule that reads its operands (the power rule).
+    numbers: the same rules with the numbers put in, where substituting values for names is not enough
+        ("σ(1 − σ)" is written "{out}·(1 − {out})"); an entry may be a function (i, values, out, local, show)
+        -> str. By default the rule itself, with the operands' values in place of their names.
+    note(values) -> str: what the numbers need besides the operands (cross-entropy's "t = 2"), or None.
     domain(*operands) -> bool: where the op is defined and smooth (for property tests and gradcheck).
     written(operand texts) -> the op as written by hand ('x1·w1'); None: as a call, 'tanh(n)'.
     """
@@ -43,11 +48,12 @@ class Op(str):
     rule: tuple[str, ...]
     domain: Callable | None
 
-    def __new__(cls, name: str, key: str, forward: Callable, local: Callable, rule: Sequence[str],
-                domain: Callable | None = None, written: Callable[[list[str]], str] | None = None):
+    def __new__(cls, name: str, key: str, forward: Callable, local: Callable, rule: Sequence,
+                domain: Callable | None = None, written: Callable[[list[str]], str] | None = None,
+                numbers: Sequence | None = None, note: Callable | None = None):
         op = super().__new__(cls, name)
         op.key, op.forward, op.local, op.rule, op.domain = key, forward, local, tuple(rule), domain
-        op.written = written
+        op.written, op.numbers, op.note = written, tuple(numbers) if numbers else None, note
         OPS[key] = op
         return op
 
@@ -57,9 +63,17 @@ class Op(str):
 
     def rule_text(self, i: int, names: Sequence[str], out: str) -> str:
         """∂out/∂(operand i) as a learner writes it, e.g. '1 − o²' for o = tanh(n) or 'w1' for x1 in x1·w1."""
-        template = self.rule[min(i, len(self.rule) - 1)]
-        partner = names[i ^ 1] if (i ^ 1) < len(names) else "1"  # a dot operand's factor; the bias has none
-        return template.format(*names, out=out, i=names[i], partner=partner)
+        return _fill(self.rule[min(i, len(self.rule) - 1)], i, list(names), out)
+
+    def rule_numbers(self, i: int, values: Sequence[float], out: float, local: float,
+                     show: Callable[[float], str]) -> str:
+        """The rule of operand i with the numbers put in: '1 − 0.7071²' for o = tanh(n) at o = 0.7071.
+        `show` writes a number as the ledger does (a negative one in brackets: '(−3)')."""
+        rules = self.numbers or self.rule
+        rule = rules[min(i, len(rules) - 1)]
+        if callable(rule) and self.numbers:
+            return rule(i, list(values), out, local, show)
+        return _fill(rule, i, [show(v) for v in values], show(out), show(local))
 
     def __reduce__(self):  # pickled by key: the rules are functions, found again in the table
         return lookup, (self.key,)
@@ -69,6 +83,66 @@ class Op(str):
 
 
 OPS: dict[str, Op] = {}
+
+
+def _fill(rule, i: int, texts: list[str], out: str, local: str = "") -> str:
+    """A rule (a template or a function of the texts) written over operand texts: names, or numbers."""
+    if callable(rule):
+        return rule(i, texts, out)
+    partner = texts[i ^ 1] if (i ^ 1) < len(texts) else "1"  # a dot operand's factor; the bias has none
+    return rule.format(*texts, out=out, i=texts[i], partner=partner, local=local)
+
+
+SUPERSCRIPTS = str.maketrans("0123456789-−", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁻")
+SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def subscript(index: int) -> str:
+    """An index as subscript digits: 12 → '₁₂'."""
+    return str(index).translate(SUBSCRIPTS)
+
+
+def power_text(base: str, exponent: float | str) -> str:
+    """base^exponent as written by hand: a whole exponent as a superscript ('a²', 'a⁻¹'), any other one after
+    '^' ('a^0.5', 'a^(k − 1)'); exponent 1 is left out."""
+    if isinstance(exponent, str):
+        return f"{base}^({exponent})" if " " in exponent else f"{base}^{exponent}"
+    if exponent == 1.0:
+        return base
+    if exponent.is_integer() and abs(exponent) < 1e4:
+        return base + str(int(exponent)).translate(SUPERSCRIPTS)
+    return f"{base}^({_plain(exponent)})" if exponent < 0 else f"{base}^{_plain(exponent)}"
+
+
+def _plain(x: float) -> str:
+    return f"{x:.4g}".replace("-", "−")
+
+
+def _number_in(text: str) -> float | None:
+    """The number a text shows ('2', '(−0.5)'), or None for a name."""
+    try:
+        return float(text.strip("()").replace("−", "-"))
+    except ValueError:
+        return None
+
+
+def _write_power(texts: list[str]) -> str:
+    """a^k written out over operand texts: 'a²' for a number k, 'a^k' for a name."""
+    k = _number_in(texts[1])
+    return power_text(texts[0], k if k is not None else texts[1])
+
+
+def _power_rule(i: int, texts: list[str], out: str) -> str:
+    """d(a^k)/da = k·a^(k−1), with k − 1 worked out when k is a number: '2·a', '3·a²', '(−1)·a⁻²'."""
+    base, k_text = texts[0], texts[1]
+    k = _number_in(k_text)
+    if k is None:  # k is a Value's name: nothing to work out
+        return f"{k_text}·{base}^({k_text} − 1)"
+    if k == 0.0:
+        return "0"
+    if k == 1.0:
+        return "1"
+    return f"{k_text}·{power_text(base, k - 1.0)}"
 
 
 def lookup(key: str) -> Op:
@@ -173,13 +247,14 @@ def _power_slope(a, k):
 # --- the table: forward and local derivatives side by side ---
 
 ADD = Op("+", "add", lambda a, b: a + b, lambda x, out: (1.0, 1.0), ("1", "1"), written=" + ".join)
-SUB = Op("-", "sub", lambda a, b: a - b, lambda x, out: (1.0, -1.0), ("1", "−1"), written=" - ".join)
+SUB = Op("-", "sub", lambda a, b: a - b, lambda x, out: (1.0, -1.0), ("1", "−1"), written=" − ".join)
 MUL = Op("*", "mul", lambda a, b: a * b, lambda x, out: (x[1], x[0]), ("{1}", "{0}"), written="·".join)
-DIV = Op("/", "div", _divide, lambda x, out: (1.0 / x[1], -out / x[1]), ("1/{1}", "−{out}/{1}"),
+DIV = Op("/", "div", _divide, lambda x, out: (1.0 / x[1], -out / x[1]), ("1/{1}", "−{0}/{1}²"),
          domain=lambda a, b: b != 0.0, written=" / ".join)
-NEG = Op("neg", "neg", lambda a: -a, lambda x, out: (-1.0,), ("−1",), written=lambda p: "-" + p[0])
-POW = Op("**", "pow", _checked_power, lambda x, out: (_power_slope(*x), 0.0), ("{1}·{0}^({1} − 1)", "0"),
-         domain=lambda a, k: a > 0.0 or a != 0.0 and float(k).is_integer(), written="**".join)
+NEG = Op("neg", "neg", lambda a: -a, lambda x, out: (-1.0,), ("−1",), written=lambda p: "−" + p[0])
+POW = Op("**", "pow", _checked_power, lambda x, out: (_power_slope(*x), 0.0), (_power_rule, "0"),
+         domain=lambda a, k: a > 0.0 or a != 0.0 and float(k).is_integer(),
+         written=_write_power)
 def _exp_pow_forward(a: float, b: float) -> float:
     if a <= 0.0:  # a^b = e^(b·ln a) as b varies: ln a must exist (NaN passes through, as in PyTorch)
         raise ValueError(f"power with a Value exponent needs a positive base, got base {a}")
@@ -189,7 +264,7 @@ def _exp_pow_forward(a: float, b: float) -> float:
 # a^b with a Value exponent (or a number base): needs a > 0.
 EXP_POW = Op("**", "exp_pow", _exp_pow_forward,
              lambda x, out: (_power_slope(*x), out * log(x[0])),
-             ("{1}·{0}^({1} − 1)", "{out}·ln {0}"), domain=lambda a, b: a > 0.0, written="**".join)
+             (_power_rule, "{out}·ln {0}"), domain=lambda a, b: a > 0.0, written=_write_power)
 EXP = Op("exp", "exp", _exp, lambda x, out: (out,), ("{out}",), domain=lambda a: a < 700.0)
 LOG = Op("log", "log", _log, lambda x, out: (1.0 / x[0],), ("1/{0}",), domain=lambda a: a > 0.0)
 def _tanh_slope(t):  # 1 − t²
@@ -199,7 +274,7 @@ def _tanh_slope(t):  # 1 − t²
 
 
 TANH = Op("tanh", "tanh", math.tanh, lambda x, out: (_tanh_slope(out),), ("1 − {out}²",))
-SIGMOID = Op("sigmoid", "sigmoid", stable_sigmoid, lambda x, out: (out * (1.0 - out),), ("σ(1 − σ)",))
+SIGMOID = Op("sigmoid", "sigmoid", stable_sigmoid, lambda x, out: (out * (1.0 - out),), ("{out}·(1 − {out})",))
 RELU = Op("relu", "relu", lambda a: a if not a <= 0.0 else 0.0, lambda x, out: (_step(x[0]),), ("[{0} > 0]",),
           domain=lambda a: a != 0.0)
 ABS = Op("abs", "abs", abs, lambda x, out: (_sign(x[0]),), ("sign({0})",), domain=lambda a: a != 0.0)
@@ -244,7 +319,7 @@ def _max_local(operands, out):  # 1 for the first maximum, 0 for the rest
 SUM = Op("Σ", "sum", lambda *a: _plain_sum(a), lambda x, out: (1.0,) * len(x), ("1",), written=" + ".join)
 DOT = Op("dot", "dot", _dot, _dot_local, ("{partner}",),
          written=lambda p: " + ".join([f"{p[i]}·{p[i + 1]}" for i in range(0, len(p) - 1, 2)] + [p[-1]]))
-MAX = Op("max", "max", lambda *a: a[_first_max(a)], _max_local, ("[{i} is the max]",))
+MAX = Op("max", "max", lambda *a: a[_first_max(a)], _max_local, ("[{i} is the max]",), numbers=("{local}",))
 
 # The one-argument functions a user can call as Value methods (the CLI offers the same ones).
 FUNCTIONS = ("exp", "log", "tanh", "sigmoid", "relu", "abs")

@@ -16,7 +16,7 @@ from micrograd_nn.engine import topological_order
 from micrograd_nn.frames import backward_steps, fmt, forward_steps, node_names
 from micrograd_nn.nn import MLP
 
-NUMBER = r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]\d+)?"  # a number, not the digit in a name such as x2
+NUMBER = r"(?<![\w.])[-−]?\d+(?:\.\d+)?(?:e[+-−]\d+)?"  # a number, not the digit in a name such as x2
 
 
 def neuron():
@@ -36,7 +36,7 @@ def neuron():
 
 
 def numbers(line):
-    return [float(t) for t in re.findall(NUMBER, line.split("=", 1)[1])]
+    return [float(t.replace("−", "-")) for t in re.findall(NUMBER, line.split("=", 1)[1])]
 
 
 def frame_of(frames, name):
@@ -49,20 +49,20 @@ def test_ledger_of_the_neuron_by_hand():
     assert [f.name for f in frames[:2]] == ["o", "n"]
     # do/dn = 1 - tanh(n)^2 = 1 - 0.7071^2 = 0.5 (the lecture's number)
     (line,) = frame_of(frames, "o").lines()[1:]
-    assert line.startswith("n.grad += ∂o/∂n × o.grad = 1 − o² (0.5) × 1 = 0.5")
+    assert line.startswith("n.grad += ∂o/∂n × o.grad = (1 − o²) × 1 = (1 − 0.7071²) × 1 = 0.5")  # o's value
     assert line.endswith("→ n.grad = 0.5")
     # n = x1w1x2w2 + b: both local derivatives are 1, so both get 0.5
     lines = frame_of(frames, "n").lines()[1:]
     assert [numbers(line)[-1] for line in lines] == [0.5, 0.5]
     # x1w1 = x1·w1 with upstream 0.5: ∂/∂x1 = w1 = -3 → -1.5; ∂/∂w1 = x1 = 2 → 1
     x_line, w_line = frame_of(frames, "x1w1").lines()[1:]
-    assert x_line == "x1.grad += ∂x1w1/∂x1 × x1w1.grad = w1 (-3) × 0.5 = -1.5   → x1.grad = -1.5"
+    assert x_line == "x1.grad += ∂x1w1/∂x1 × x1w1.grad = w1 (−3) × 0.5 = −1.5   → x1.grad = −1.5"
     assert w_line == "w1.grad += ∂x1w1/∂w1 × x1w1.grad = x1 (2) × 0.5 = 1   → w1.grad = 1"
     # x2w2 = x2·w2: ∂/∂x2 = w2 = 1 → 0.5; ∂/∂w2 = x2 = 0 → 0
     x2_line, w2_line = frame_of(frames, "x2w2").lines()[1:]
     assert numbers(x2_line) == [1, 0.5, 0.5, 0.5]
     assert numbers(w2_line) == [0, 0.5, 0, 0]
-    assert frame_of(frames, "x1").describe().endswith("x1.grad = -1.5 is complete")
+    assert frame_of(frames, "x1").describe().endswith("x1.grad = −1.5 is complete")
     assert all(p.grad == 0.0 for p in v.values())  # computed on the side
 
 
@@ -107,13 +107,14 @@ def test_hand_built_nodes_show_the_number_only():
 def test_forward_equations():
     o, v = neuron()
     lines = {f.name: f.describe().split(": ", 1)[1] for f in forward_steps(o)}
-    assert lines["x1w1"] == "x1w1 = x1·w1 = 2 × (-3) = -6"
-    assert lines["n"] == "n = x1w1x2w2 + b = (-6) + 6.881 = 0.8814"
+    assert lines["x1w1"] == "x1w1 = x1·w1 = 2 × (−3) = −6"
+    # (−6) + 6.881 is 0.881: the shown operands do not give the shown n (b is 6.8814), so ≈, not =
+    assert lines["n"] == "n = x1w1x2w2 + b = (−6) + 6.881 ≈ 0.8814"
     assert lines["o"] == "o = tanh(n) = tanh(0.8814) = 0.7071"
     z = mg.dot([Value(2.0, label="w0"), Value(-1.0, label="w1")], [0.5, 3.0], Value(0.25, label="b"))
     z.label = "z"
     assert list(forward_steps(z))[-1].describe() == \
-        "step 3: z = Σᵢ wᵢxᵢ + b = w0·0.5 + w1·3 + b = 2 × 0.5 + (-1) × 3 + 0.25 = -1.75"
+        "step 3: z = Σᵢ wᵢxᵢ + b = w0·0.5 + w1·3 + b = 2 × 0.5 + (−1) × 3 + 0.25 = −1.75"
 
 
 def test_forward_frames_in_evaluation_order():
@@ -245,5 +246,123 @@ def test_describe_has_one_line_per_edge_naming_the_child_with_the_chain_rule_num
     lines = frame.describe().splitlines()
     assert len(lines) == len(n.children) == 2
     x1_line = next(line for line in lines if "x1" in line)
-    assert x1_line.startswith("x1.grad") and "-3" in x1_line and "0.5" in x1_line and "-1.5" in x1_line
+    assert x1_line.startswith("x1.grad") and "−3" in x1_line and "0.5" in x1_line and "−1.5" in x1_line
     assert frame.text().splitlines()[1:] == ["  " + line for line in lines]
+
+
+# --- textbook notation: the rule with its numbers, one minus sign, ≈ where rounding shows ---
+
+
+def edge_lines(root, node):
+    return next(f for f in backward_steps(root) if f.node is node).lines()[1:]
+
+
+def test_every_rule_shows_its_operands_values():
+    a, b = Value(3.0, label="a"), Value(-2.0, label="b")
+    cases = [  # (node, its first edge's chain rule after "a.grad = ", written by hand)
+        (a * b, "b (−2) × 1 = −2"),
+        (a / b, "1/b × 1 = 1/(−2) × 1 = −0.5"),
+        (a**2, "2·a × 1 = 2 × 3 × 1 = 6"),  # the power rule worked out: 2·a, not 2·a^(2 − 1)
+        (a**3, "3·a² × 1 = 3 × 3² × 1 = 27"),
+        (b**-1, "(−1)·b⁻² × 1 = (−1) × (−2)⁻² × 1 = −0.25"),
+        (b.exp(), "exp1 (0.1353) × 1 = 0.1353"),
+        (a.log(), "1/a × 1 = 1/3 × 1 = 0.3333"),
+        (b.tanh(), "(1 − tanh1²) × 1 = (1 − (−0.964)²) × 1 ≈ 0.07065"),  # 1 − 0.964² is 0.07070
+        (b.sigmoid(), "sigmoid1·(1 − sigmoid1) × 1 = 0.1192 × (1 − 0.1192) × 1 = 0.105"),
+        (b.relu(), "[b > 0] × 1 = [(−2) > 0] × 1 = 0"),
+        (b.abs(), "sign(b) × 1 = sign(−2) × 1 = −1"),
+        (a - b, "1 × 1 = 1"),
+        (-a, "(−1) × 1 = −1"),
+        (mg.maximum([a, b]), "[a is the max] × 1 = 1 × 1 = 1"),
+    ]
+    for node, expected in cases:
+        first = edge_lines(node, node)[0]
+        assert first.split(".grad = ", 1)[1].split("   →")[0] == expected, node.op
+        node.backward()
+        assert numbers(first)[-1] == pytest.approx(node._prev[0].grad, rel=1e-3)
+        a.grad = b.grad = 0.0
+    assert list(forward_steps(a - b))[-1].lines()[0].endswith("a − b = 3 − (−2) = 5")  # the subtrahend bracketed
+    difference = b - a
+    assert edge_lines(difference, difference)[1].startswith("a.grad += ∂sub1/∂a × sub1.grad = (−1) × 1 = −1")
+
+
+def test_tanh_shows_o_and_its_value():
+    o, v = neuron()
+    (line,) = frame_of(list(backward_steps(o)), "o").lines()[1:]
+    assert "1 − o²" in line and "1 − 0.7071²" in line and line.split("   →")[0].endswith("= 0.5")
+    assert 1 - 0.7071**2 == pytest.approx(0.5, abs=5e-5)  # the shown numbers give the shown product
+
+
+def test_cross_entropy_shows_p_i_and_which_i_and_t():
+    import micrograd_nn.functional as F
+
+    z = [Value(v, label=f"z{i}") for i, v in enumerate((1.0, -0.5, 2.0))]
+    loss = F.cross_entropy(z, 2)
+    loss.label = "L"
+    lines = edge_lines(loss, loss)
+    p = [math.exp(v.data) / sum(math.exp(u.data) for u in z) for v in z]
+    assert lines[2] == (f"z2.grad += ∂L/∂z2 × L.grad = (p₂ − [2 = t]) × 1 = ({fmt(p[2])} − 1) × 1 = "
+                        f"{fmt(p[2] - 1).replace('-', '−')}   → z2.grad = {fmt(p[2] - 1).replace('-', '−')}  (t = 2)")
+    assert lines[0].startswith(f"z0.grad += ∂L/∂z0 × L.grad = (p₀ − [0 = t]) × 1 = ({fmt(p[0])} − 0) × 1 = ")
+    assert all(line.endswith("(t = 2)") for line in lines)
+
+
+def test_one_minus_sign_and_negatives_in_brackets():
+    x = Value(-3.0, label="x")
+    y = x * -1.0 - (-3.0)
+    y.label = "y"
+    ledger = "\n".join(f.text() for f in backward_steps(y)) + "\n".join(f.text() for f in forward_steps(y))
+    assert "-" not in ledger.replace("->", "")  # only U+2212
+    assert "x·(−1)" in ledger and "mul1 − (−3)" in ledger and "(−3) × (−1)" in ledger
+    assert not re.search(r"[·×+] −\d", ledger)  # a negative operand is always bracketed
+
+
+def test_forward_sums_that_do_not_add_up_as_printed_say_so():
+    b = Value(6.8813735870195432, label="b")
+    n = Value(-6.0, label="x1w1") + b
+    n.label = "n"
+    line = list(forward_steps(n))[-1].describe()
+    assert line.endswith("(−6) + 6.881 ≈ 0.8814")
+    m = Value(-6.0, label="x1w1") + Value(6.5, label="c")
+    assert list(forward_steps(m))[-1].describe().endswith("(−6) + 6.5 = 0.5")
+
+
+def test_a_complete_gradient_sums_what_reached_it():
+    a = Value(3.0, label="a")
+    b = a * a  # 3 + 3
+    b.label = "b"
+    c = b + a  # 1
+    c.label = "c"
+    frames = list(backward_steps(c))
+    assert frame_of(frames, "a").describe() == "step 2: a is a leaf: its gradient a.grad = 1 + 3 + 3 = 7 is complete"
+    first, second = frame_of(frames, "b").lines()[1:]  # the two edges of a * a told apart
+    assert first.startswith("a.grad += ∂b/∂a (1st operand) × b.grad = a (3) × 1 = 3   → a.grad = 4")
+    assert second.startswith("a.grad += ∂b/∂a (2nd operand) × b.grad = a (3) × 1 = 3   → a.grad = 7")
+    c.backward()
+    assert a.grad == 7.0
+
+
+def test_edges_print_the_childs_name():
+    o, v = neuron()
+    edge = frame_of(list(backward_steps(o)), "x1w1").edges[0]
+    assert repr(edge) == "Edge(x1: local=-3, upstream=0.5, contribution=-1.5, total_after=-1.5)"
+    assert edge.name == "x1" and "Value(" not in repr(edge)
+
+
+def test_layer_notation_for_module_names():
+    from micrograd_nn.frames import layer_name, model_names
+
+    model = MLP(2, [3, 1], activation="tanh")
+    out = model([0.5, -1.0])
+    order = topological_order(out)
+    names = node_names(order, model_names(order, model, notation="layer"))
+    neuron_ = model.layers[0].neurons[2]
+    assert names[neuron_.w[1]] == "W[1]₂,₁" and names[neuron_.b] == "b[1]₂"
+    assert names[model.layers[1].neurons[0].w[2]] == "W[2]₀,₂"
+    assert names[out] == "z[2]₀" and "a[1]₂" in names.values() and "z[1]₂" in names.values()
+    assert len(set(names.values())) == len(names)
+    assert layer_name("neurons.12.w.3") == "W₁₂,₃" and layer_name("w.0") == "w₀" and layer_name("b") == "b"
+    assert layer_name("layers.0.weight.1.0.2.2") == "W[1]₁,₀,₂,₂" and layer_name("bias.1") == "b₁"
+    assert layer_name("encoder.layers.1.neurons.0.a") == "encoder.a[2]₀" and layer_name("scale") == "scale"
+    with pytest.raises(ValueError, match="notation must be 'dotted' or 'layer'"):
+        model_names(order, model, notation="greek")

@@ -81,11 +81,13 @@ def test_rule_text_reads_as_written_by_hand():
     n = x1 * w1
     assert n.rule.rule_text(0, ["x1", "w1"], "n") == "w1"
     assert ops.TANH.rule_text(0, ["n"], "o") == "1 − o²"
-    assert ops.SIGMOID.rule_text(0, ["z"], "a") == "σ(1 − σ)"
+    assert ops.SIGMOID.rule_text(0, ["z"], "a") == "a·(1 − a)"
     assert ops.DOT.rule_text(0, ["w1", "x1", "w2", "x2", "b"], "z") == "x1"
     assert ops.DOT.rule_text(3, ["w1", "x1", "w2", "x2", "b"], "z") == "w2"
     assert ops.DOT.rule_text(4, ["w1", "x1", "w2", "x2", "b"], "z") == "1"
-    assert F.CROSS_ENTROPY.rule_text(1, ["z0", "z1", "t"], "L") == "pᵢ − [i = t]"
+    assert F.CROSS_ENTROPY.rule_text(1, ["z0", "z1", "t"], "L") == "p₁ − [1 = t]"
+    assert ops.POW.rule_text(0, ["a", "2"], "b") == "2·a" and ops.POW.rule_text(0, ["a", "3"], "b") == "3·a²"
+    assert ops.TANH.rule_numbers(0, [0.8814], 0.7071, 0.5, str) == "1 − 0.7071²"
 
 
 def test_ops_are_strings_and_pickle_to_the_same_entry():

@@ -63,7 +63,7 @@ def test_saved_page_has_controls_slider_and_every_frame(neuron_page):
     assert len(page.tags("svg")) == 10
     ledgers = [p for p in page.pres]
     assert ledgers == [frame.text() for frame in steps.frames]
-    assert "x1.grad += ∂mul1/∂x1 × mul1.grad = w1 (-3) × 0.5 = -1.5   → x1.grad = -1.5" in ledgers[7]
+    assert "x1.grad += ∂mul1/∂x1 × mul1.grad = w1 (−3) × 0.5 = −1.5   → x1.grad = −1.5" in ledgers[7]
     (script,) = page.scripts
     for key in ("ArrowRight", "ArrowLeft", "setInterval"):
         assert key in script
@@ -188,7 +188,7 @@ def test_repr_html_is_the_page_body_and_print_gives_the_ledger():
     assert str(steps) == steps.ledger() == "\n".join(f.text() for f in steps.frames)
     stream = io.StringIO()
     print(steps, file=stream)
-    assert "x1.grad = -1.5" in stream.getvalue()
+    assert "x1.grad = −1.5" in stream.getvalue()
 
 
 FAKE_DOM = """

@@ -116,9 +116,13 @@ def _nearest_nodes(root: Value, max_nodes: int | None) -> tuple[list[Value], int
 
 
 def guess_kind(node: Value) -> str:
-    """Without a list of parameters, the course notes' convention: leaves labelled x… (or unlabelled) are
-    inputs, other leaves are parameters."""
-    return "input" if not node.label or node.label.startswith("x") else "parameter"
+    """Without a list of parameters, the course notes' convention: a leaf labelled like a weight or a bias
+    (`w1`, `b`, `b2`, `W[2]₀,₁`, `weight`, `bias`, a module's `layers.0.neurons.1.w.0`) is a parameter; any
+    other leaf (`x1`, the lecture's `a` and `c`, an unlabelled one) is an input."""
+    return "parameter" if PARAMETER_LABEL.fullmatch(node.label) else "input"
+
+
+PARAMETER_LABEL = re.compile(r"(?:.*\.)?(?:[wWb]|weight|bias)(?:[\d_.,\[₀-₉'].*)?")
 
 
 OP_TEXT_MAX = 10  # an op circle stays small; a longer hand-built op name is cut (the ledger has it whole)
