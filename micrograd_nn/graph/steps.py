@@ -164,11 +164,7 @@ class StepThrough:
                 return
 
     def _pngs(self, steps: list[int]) -> list[bytes]:
-        try:
-            from PIL import Image
-        except ImportError:
-            raise ImportError("saving a step-through as GIF or PNG needs Pillow: pip install 'micrograd_nn[gif]' "
-                              "(or save it as .html, which needs nothing)") from None
+        Image = _pillow()
         wanted = set(steps)
         paints = dict(self._paints(wanted, True))
         sources = [self.scene.window(_neighbourhood(self.scene, self.frames[k].node)).graph(paints[k]).source
@@ -194,8 +190,7 @@ class StepThrough:
         if len(self.frames) > MAX_GIF_FRAMES:
             raise ValueError(f"a GIF of {len(self.frames)} steps would be too large to watch or share (at most "
                              f"{MAX_GIF_FRAMES}); save the step-through as .html, or one step as .png (step=k)")
-        from PIL import Image  # _pngs says what to install when Pillow is missing
-
+        Image = _pillow()
         images = [Image.open(io.BytesIO(png)).convert("RGB") for png in self._pngs(list(range(len(self.frames))))]
         width, height = max(im.width for im in images), max(im.height for im in images)
         padded = []
@@ -206,6 +201,16 @@ class StepThrough:
         out = io.BytesIO()
         padded[0].save(out, format="GIF", save_all=True, append_images=padded[1:], duration=duration_ms, loop=0)
         return out.getvalue()
+
+
+def _pillow():
+    """PIL.Image, or an ImportError that says what to install."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImportError("saving a step-through as GIF or PNG needs Pillow: pip install 'micrograd_nn[gif]' "
+                          "(or save it as .html, which needs nothing)") from None
+    return Image
 
 
 def _uses(order: list[Value]) -> dict:

@@ -39,7 +39,7 @@ def viewer_html(payload: dict, *, standalone: bool = False, fallback: str = "", 
     """
     uid = f"mg-steps-{next(_uids)}-{id(payload) & 0xFFFFFF:x}"
     keyboard = "document" if standalone else "root"
-    height = height or ("calc(100vh - 250px)" if standalone else "460px")
+    height = height or ("calc(100vh - 330px)" if standalone else "460px")
     options = json.dumps({"keyboard": keyboard, "height": height})
     title = html.escape(str(payload.get("title", "step-through")))
     body = (f'<div class="mg-steps" id="{uid}" tabindex="0" data-step="0" aria-label="{title}">\n'

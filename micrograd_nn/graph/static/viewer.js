@@ -25,7 +25,7 @@ const STYLE = `
 .mg-steps .mg-drawing.mg-dragging { cursor: grabbing; }
 .mg-steps .mg-canvas { position: absolute; left: 0; top: 0; transform-origin: 0 0; }
 .mg-steps .mg-canvas svg { display: block; }
-.mg-steps .mg-ledger { font-size: 14px; line-height: 1.35; margin: 6px 0 0 0; max-height: 30vh; overflow: auto;
+.mg-steps .mg-ledger { font-size: 14px; line-height: 1.35; margin: 6px 0 0 0; max-height: var(--mg-ledger-height, 200px); overflow: auto;
   white-space: pre-wrap; word-break: break-word; }
 .mg-steps .mg-ledger summary { cursor: pointer; color: #555; }
 .mg-steps .mg-legend { display: flex; flex-wrap: wrap; gap: 10px; font: 12px sans-serif; margin-top: 6px;
@@ -119,7 +119,7 @@ function ledgerView(container, text) {
 
 function parseSvg(text) {
   const holder = document.createElement("div");
-  holder.innerHTML = text.replace(/<\?xml[\s\S]*?\?>|<!DOCTYPE[\s\S]*?>|<\!--[\s\S]*?-->/g, "");
+  holder.innerHTML = text.replace(/<\?xml[\s\S]*?\?>|<\!DOCTYPE[\s\S]*?>|<\!--[\s\S]*?-->/gi, "");
   return holder.querySelector("svg");
 }
 
