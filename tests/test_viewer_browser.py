@@ -13,7 +13,6 @@ from micrograd_nn.graph import show_steps
 from micrograd_nn.nn import MLP
 
 
-
 def open_page(page, steps, tmp_path, name="steps.html"):  # noqa: F811
     path = steps.save(tmp_path / name)
     page.goto(path.as_uri())
