@@ -10,6 +10,7 @@ from .derivatives import grad, hessian, jacobian
 from .engine import Value, dot, enable_grad, is_grad_enabled, maximum, no_grad, sum
 from .forward import jvp
 from .gradcheck import GradcheckError, gradcheck
+from .live import live
 from .nn import manual_seed
 from .serialize import load, save
 from .tape import compile
@@ -26,6 +27,7 @@ __all__ = [
     "jacobian",
     "hessian",
     "jvp",
+    "live",
     "gradcheck",
     "GradcheckError",
     "manual_seed",

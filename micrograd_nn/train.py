@@ -148,7 +148,7 @@ class _Progress:
 def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_size: int | None = None,
         penalty: Callable[[list[Value]], Value] | None = None, shuffle: bool = True, seed: int | None = 0,
         classify: bool = True, verbose: bool | None = None, validation: tuple | None = None,
-        validation_split: float | None = None, compile: bool = False) -> History:
+        validation_split: float | None = None, compile: bool = False, live: bool = False) -> History:
     """Train `model` and return its History.
 
     Each step: loss = (1/B)·Σ loss_fn(model(x), target) over the batch (+ penalty(params)),
@@ -165,6 +165,9 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
     for every batch, and `loss_fn` must accept its target as a Value.
 
     fit trains also when called inside `no_grad()`: it records the graphs it needs itself.
+
+    `live=True` shows the run in Jupyter as it trains (`micrograd_nn.live`: curves, decision regions, one
+    sample's graph); the training is the same, bit for bit. Outside Jupyter it prints as usual.
 
     With `verbose`, which by default is on for runs longer than a few seconds, a progress line
     (epoch, loss, accuracy) is printed about ten times a run, under a progress bar when tqdm is
@@ -189,6 +192,7 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
     params = optimizer.params
     compiled_step = CompiledStep(model, loss_fn, penalty, params) if compile else None
     progress = _Progress(epochs, batches_per_epoch=-(-len(X) // batch_size))
+    view = _live_view(model, X, y, loss_fn, optimizer, batch_size, penalty, classify, history) if live else None
     started = time.perf_counter()
     try:
         for epoch in range(1, epochs + 1):
@@ -206,6 +210,8 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
                 if not progress.started and (verbose or verbose is None and time.perf_counter() - started > 3.0):
                     progress.start(epoch)
                 progress.batch_done()
+                if view is not None:
+                    view._after_step(loss, outputs, yb)
             history.loss.append(total_loss / len(X))
             history.accuracy.append(correct / len(X) if classify else None)
             if validation is not None:
@@ -215,4 +221,18 @@ def fit(model: Callable, X, y, loss_fn: Callable, optimizer, epochs: int, batch_
             progress.epoch_done(history, epoch)
     finally:  # an error mid-run must not leave a progress bar behind
         progress.close()
+        if view is not None:
+            view.finish()
     return history
+
+
+def _live_view(model, X, y, loss_fn, optimizer, batch_size, penalty, classify, history):
+    """fit(live=True): in Jupyter, a live view that fit's steps are reported to (shown now); elsewhere None."""
+    from .live import LiveView, in_jupyter
+
+    if not in_jupyter():
+        return None
+    view = LiveView(model, X, y, loss_fn, optimizer, batch_size, penalty=penalty, classify=classify,
+                    history=history, _driven=True)
+    view.show()
+    return view
