@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: venv install-demo install-test test lint demo bench lab clean
+.PHONY: venv install-demo install-test test lint demo bench lab site clean
 
 # Debian's python3 may lack ensurepip; then make the venv without pip and let the system pip fill it.
 venv:
@@ -39,5 +39,10 @@ lab: install-test
 	$(PIP) jupyterlab ipywidgets
 	$(VENV)/bin/jupyter lab notebooks
 
+# The in-browser playground: static files in site/ (Pyodide's core fetched with npm, the wheels built and fetched
+# with pip, all pinned and checked). Serve it with: python -m http.server -d site
+site: venv
+	$(PY) tools/build_site.py site
+
 clean:
-	rm -rf $(VENV) out build *.egg-info
+	rm -rf $(VENV) out build site *.egg-info

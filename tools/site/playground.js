@@ -1,0 +1,147 @@
+// The playground: Python (Pyodide) builds the graph and its step-through; this module only moves text between
+// the page and micrograd_nn.playground, lays drawings out with Graphviz compiled to WebAssembly (layout.js) and
+// hands the step-through to the viewer (viewer.js). Every file comes from this site: no network beyond it.
+
+import { loadPyodide } from "./pyodide/pyodide.mjs";
+import { layout } from "./layout.js";
+import { mount } from "./viewer.js";
+
+const $ = (selector) => document.querySelector(selector);
+const runForm = $("#run-form");
+const runButton = $("[data-go=run]");
+const practiceButton = $("[data-go=practice]");
+const practiceForm = $("#practice-form");
+const timings = (globalThis.mgTimings = { started: performance.now() });
+let playground = null; // micrograd_nn.playground, once Python is up
+
+function say(text, kind) {
+  const status = $("#status");
+  status.dataset.kind = kind;
+  status.textContent = text;
+  if (kind === "busy") status.prepend(Object.assign(document.createElement("span"), { className: "spinner" }));
+}
+
+// A Python call that answers JSON text; anything unexpected becomes an `error: …` line, never a traceback.
+function call(name, ...args) {
+  try {
+    return JSON.parse(playground[name](...args));
+  } catch (err) {
+    const lines = String(err && err.message ? err.message : err).trim().split("\n");
+    return { error: `error: ${lines[lines.length - 1]}` };
+  }
+}
+
+async function startPython() {
+  const pyodide = await loadPyodide({ indexURL: new URL("./pyodide/", import.meta.url).href });
+  const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_path('purelib')");
+  const { wheels } = await (await fetch("wheels.json")).json();
+  for (const name of wheels) {
+    const response = await fetch(`wheels/${name}`);
+    if (!response.ok) throw new Error(`wheels/${name}: ${response.status} ${response.statusText}`);
+    pyodide.unpackArchive(await response.arrayBuffer(), "zip", { extractDir: sitePackages });
+  }
+  return pyodide.pyimport("micrograd_nn.playground");
+}
+
+function showExamples() {
+  const nav = $("#examples");
+  for (const example of call("examples")) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = example.title;
+    button.dataset.example = example.title;
+    button.addEventListener("click", () => {
+      runForm.elements.expr.value = example.expression;
+      runForm.elements.values.value = example.values;
+      run();
+    });
+    nav.append(button);
+  }
+}
+
+function clearPractice() {
+  practiceForm.hidden = true;
+  $("#questions").replaceChildren();
+  $("#score").textContent = "";
+  $("#practice-drawing").replaceChildren();
+}
+
+async function run() {
+  runButton.disabled = practiceButton.disabled = true;
+  say("Building the graph…", "busy");
+  await new Promise((resolve) => setTimeout(resolve, 0)); // let the page show that before Python works
+  const answer = call("run", runForm.elements.expr.value, runForm.elements.values.value);
+  runButton.disabled = false;
+  clearPractice();
+  if (answer.error) {
+    say(answer.error, "error");
+    $("#result").textContent = "";
+    $("#viewer").replaceChildren();
+    $("#ledger").hidden = true;
+    return;
+  }
+  const pairs = [`out = ${answer.out}`, ...Object.entries(answer.grads).map(([name, grad]) => `∂out/∂${name} = ${grad}`)];
+  $("#result").replaceChildren(...pairs.map((text) => Object.assign(document.createElement("span"), { textContent: text })));
+  $("#ledger").textContent = answer.ledger;
+  const root = document.createElement("div"); // a fresh element: the previous viewer's listeners go with it
+  $("#viewer").replaceChildren(root);
+  mount(root, answer.payload, { layout, keyboard: "root", height: "calc(100vh - 400px)" });
+  root.focus({ preventScroll: true });
+  practiceButton.disabled = false;
+  say("Step with ← → (or the buttons) once the drawing has focus; space plays.", "ok");
+  timings.firstGraph ??= performance.now() - timings.started;
+}
+
+async function drawPractice(dot) {
+  $("#practice-drawing").innerHTML = await layout(dot);
+}
+
+async function openPractice() {
+  const sheet = call("practice_sheet");
+  if (sheet.error) return say(sheet.error, "error");
+  const questions = $("#questions");
+  questions.replaceChildren();
+  for (const name of sheet.questions) {
+    const label = document.createElement("label");
+    const input = Object.assign(document.createElement("input"), { name, inputMode: "decimal" });
+    input.setAttribute("aria-label", `${name}.grad`);
+    const mark = Object.assign(document.createElement("span"), { className: "mark" });
+    mark.dataset.question = name;
+    label.append(`${name}.grad =`, input, mark);
+    questions.append(label);
+  }
+  practiceForm.hidden = false;
+  $("#score").textContent = "";
+  await drawPractice(sheet.dot);
+}
+
+async function checkPractice() {
+  const answers = {};
+  for (const input of $("#questions").querySelectorAll("input")) answers[input.name] = input.value;
+  const result = call("check", JSON.stringify(answers));
+  if (result.error) return ($("#score").textContent = result.error);
+  let right = 0;
+  for (const mark of result.marks) {
+    const span = $("#questions").querySelector(`.mark[data-question="${CSS.escape(mark.question)}"]`);
+    span.className = `mark ${mark.status}`;
+    span.dataset.status = mark.status;
+    span.textContent = { right: "✓ right", wrong: "✗ wrong", unanswered: "" }[mark.status] +
+      (mark.hint ? ` (${mark.hint})` : "");
+    right += mark.status === "right";
+  }
+  $("#score").textContent = `${right} of ${result.marks.length} right`;
+  await drawPractice(result.dot);
+}
+
+runForm.addEventListener("submit", (event) => { event.preventDefault(); run(); });
+practiceButton.addEventListener("click", openPractice);
+practiceForm.addEventListener("submit", (event) => { event.preventDefault(); checkPractice(); });
+
+try {
+  playground = await startPython();
+  timings.python = performance.now() - timings.started;
+  showExamples();
+  await run();
+} catch (err) {
+  say(`error: the playground could not start: ${err && err.message ? err.message : err}`, "error");
+}
