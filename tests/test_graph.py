@@ -312,7 +312,7 @@ def test_practice_gradients_checked_against_a_backward_on_the_side():
     assert [m.right for m in marks] == [True, True, True, False, True]
     w2_mark = marks[3]
     assert w2_mark.expected == 0.0 and w2_mark.given == 0.1
-    table = sheet.table()
+    table = sheet.table(reveal=True)  # a wrong answer's expected number shows only when revealed
     assert "4 of 5 right" in table and re.search(r"w2\s+0\s+0.1\s+0.1\s+wrong", table)  # 0 expected: |given|
     drawn = sheet.graph().source
     assert drawn.count(G.drawing.RIGHT) == 4 + 1 and drawn.count(G.drawing.WRONG) == 1 + 1  # and the legend

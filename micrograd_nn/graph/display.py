@@ -36,8 +36,10 @@ def to_svg(graph: graphviz.Digraph | Value, **draw_kwargs) -> str | None:
     return svg
 
 
-def render(root: Value, path: str | os.PathLike, format: str | None = None, **draw_kwargs) -> Path:
-    """Write the graph of `root` to `path` as svg, png or dot (format from the suffix by default).
+def render(root: Value | graphviz.Digraph, path: str | os.PathLike, format: str | None = None,
+           **draw_kwargs) -> Path:
+    """Write the graph of `root` (a Value, or a graph already drawn: `draw_graph(...)`, `sheet.graph()`) to
+    `path` as svg, png or dot (format from the suffix by default).
 
     Without a working Graphviz binary the DOT source is written to `path` with a .dot suffix, a warning says
     why and how to fix it, and that path is returned.
@@ -46,7 +48,12 @@ def render(root: Value, path: str | os.PathLike, format: str | None = None, **dr
     format = (format or path.suffix.lstrip(".") or "svg").lower()
     if format not in ("svg", "png", "dot"):
         raise ValueError(f"render format must be svg, png or dot, got {format!r}")
-    source = draw_graph(root, **draw_kwargs).source
+    if isinstance(root, graphviz.Digraph):
+        if draw_kwargs:
+            raise TypeError(f"render: {sorted(draw_kwargs)} apply when drawing a Value; this graph is drawn already")
+        source = root.source
+    else:
+        source = draw_graph(root, **draw_kwargs).source
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == "dot":
         path.write_text(source, encoding="utf-8")
