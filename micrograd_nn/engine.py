@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 
-from .ops import ABS, ADD, DIV, DOT, EXP, EXP_POW, LOG, MAX, MUL, NEG, POW, RELU, SIGMOID, SUB, SUM, TANH, Op
+from .ops import ABS, ADD, DIV, DOT, EXP, EXP_POW, LOG, MAX, MUL, NEG, POW, RELU, SIGMOID, SUB, SUM, TANH, Op, _power
 
 __all__ = ["Value", "no_grad", "enable_grad", "is_grad_enabled", "sum", "dot", "maximum", "topological_order"]
 
@@ -308,10 +308,14 @@ class Value:
                 node.grad = 0.0
         self.grad += 1.0
         for node in reversed(order):
-            node_grad = node.grad
             children = node._prev
+            if not children:
+                continue
+            node_grad = node.grad
+            if node_grad - node_grad:  # ±inf or NaN (x − x is 0.0 for every finite x): the rare, careful path
+                _propagate_non_finite(node, node_grad)
             # Unary and binary nodes are spelled out: on them, setting up a zip costs as much as the arithmetic.
-            if len(children) == 2:
+            elif len(children) == 2:
                 a, b = children
                 local_a, local_b = node.local_grads
                 a.grad += local_a * node_grad
@@ -321,6 +325,18 @@ class Value:
             else:
                 for child, local_grad in zip(children, node.local_grads):
                     child.grad += local_grad * node_grad
+
+
+def _propagate_non_finite(node: Value, node_grad: float) -> None:
+    """child.grad += local · g for an infinite or NaN g, except that an operand the op did not select (relu's dead
+    side, max's losers: derivatives._SELECTED) gets nothing, not 0·∞ = NaN, as in mg.grad and PyTorch."""
+    from .derivatives import _not_selected  # derivatives imports this module
+
+    operands = node.operands
+    positions = [i for i, v in enumerate(operands) if isinstance(v, Value)]  # the children, in operand order
+    for position, child, local in zip(positions, node._prev, node.local_grads):
+        if not _not_selected(node, position, operands, local):
+            child.grad += local * node_grad
 
 
 _new_value = object.__new__
@@ -378,6 +394,23 @@ def _apply(op: Op, operands: tuple) -> Value:
             local_grads.append(float(g))
     folded = len(children) != len(operands)
     return _node(out, tuple(children), tuple(local_grads), op, operands if folded else None)
+
+
+def slope_power(base, exponent) -> Value:
+    """base ** exponent as a node, for the power rule k·a^(k−1) rebuilt on Values (`grad(create_graph=True)`).
+
+    The same node as `**` makes (`POW` for a number exponent, `EXP_POW` for a Value one), but where the
+    power overflows or 0 has a negative power its value is ±inf, as in float arithmetic and PyTorch, not
+    an error: the user never wrote this power, so an error would name an exponent they cannot find.
+    The user's own `**` keeps its errors."""
+    op = EXP_POW if isinstance(exponent, Value) else POW
+    operands = (base, exponent)
+    datas = tuple(v.data if isinstance(v, Value) else v for v in operands)
+    out = _power(*datas)
+    local = op.local(datas, out)
+    children = tuple(v for v in operands if isinstance(v, Value))
+    local_grads = tuple(g for v, g in zip(operands, local) if isinstance(v, Value))
+    return _node(out, children, local_grads, op, operands if len(children) == 1 else None)
 
 
 def _flatten(root: Value) -> list:

@@ -194,13 +194,24 @@ def _sign(x) -> float:
 
 
 def _power(base: float, exponent: float) -> float:
-    """base ** exponent, inf where the result overflows (a slope may be infinite, as in PyTorch)."""
+    """base ** exponent as IEEE floats (and PyTorch) give it: ±inf where it overflows or where 0 has a
+    negative power, never an error (a slope may be infinite). −inf for a negative base (−0.0 included) and
+    an odd integer exponent."""
     try:
         return base**exponent
-    except OverflowError:
-        return math.inf if base > 0.0 or float(exponent).is_integer() and exponent % 2 == 0 else -math.inf
-    except ZeroDivisionError:
-        return math.inf
+    except (OverflowError, ZeroDivisionError):
+        odd = float(exponent).is_integer() and exponent % 2 == 1
+        return -math.inf if odd and math.copysign(1.0, base) < 0.0 else math.inf
+
+
+def _slope_power(a, e):
+    """a ** e inside a derivative rule, on floats or Values: ±inf where the power overflows or 0 has a negative
+    power, as in PyTorch, not the error that a user's own `**` raises (the user never wrote this power)."""
+    if isinstance(a, float) and isinstance(e, float):
+        return _power(a, e)
+    from .engine import slope_power  # the engine imports this module
+
+    return slope_power(a, e)
 
 
 def _checked_power(base: float, exponent: float) -> float:
@@ -237,11 +248,9 @@ def _log(a: float) -> float:
 def _power_slope(a, k):
     """d(a^k)/da = k·a^(k−1), on floats or Values. Exactly 0 at a number exponent k = 0 (as PyTorch: no
     0·∞); an exponent that is a Value is kept whole, so ∂²(a^k)/∂a∂k = 1/a survives at k = 0."""
-    if not isinstance(k, float):
-        return k * a ** (k - 1.0)
-    if k == 0.0:
+    if isinstance(k, float) and k == 0.0:
         return 0.0
-    return k * (_power(a, k - 1.0) if isinstance(a, float) else a ** (k - 1.0))
+    return k * _slope_power(a, k - 1.0)
 
 
 # --- the table: forward and local derivatives side by side ---

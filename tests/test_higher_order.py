@@ -311,3 +311,72 @@ def test_the_module_docstring_runs():
     from micrograd_nn import derivatives
 
     assert doctest.testmod(derivatives).failed == 0
+
+
+# --- infinite derivatives: the power rule rebuilt on Values gives ±inf where floats (and torch) do ---
+
+
+def derivatives_up_to_third(f, x0):
+    """[f'(x0), f''(x0), f'''(x0)] by nested mg.grad(create_graph=True)."""
+    x = Value(x0)
+    out, found = f(x), []
+    for _ in range(3):
+        (out,) = mg.grad(out, [x], create_graph=True)
+        found.append(out.data)
+    return found
+
+
+def torch_derivatives_up_to_third(f, x0):
+    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+    out, found = f(x), []
+    for _ in range(3):
+        (out,) = torch_grad(out, [x], create_graph=True)
+        found.append(out.item())
+    return found
+
+
+def same_floats(ours, theirs):
+    return all(a == b or (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-13)
+               for a, b in zip(ours, theirs, strict=True))
+
+
+@pytest.mark.parametrize("f, x0", [
+    (lambda x: x**0.5, 0.0),  # inf, -inf, inf: was ZeroDivisionError naming 0.0 ** -0.5
+    (lambda x: x**1.5, 0.0),  # 0, inf, -inf
+    (lambda x: x**2.5, 0.0),
+    (lambda x: x**-1, 1e-200),  # -inf, inf, -inf: was OverflowError naming 1e-200 ** -2.0
+    (lambda x: x**-1, -1e-200),  # a negative base: the sign of an odd power
+    (lambda x: x**-2, -1e-100),  # 1e200, then 6e400 overflows: inf
+    (lambda x: x**-3, -1e-80),  # -1e240, then -inf, -inf, +inf: signs of even and odd powers
+    (lambda x: x**0.5, 1e-320),  # a subnormal base
+    (lambda x: x ** (x * 0.0 + 0.5), 1e-300),  # a Value exponent
+    (lambda x: 2.0 ** (x * -1e3), 2.0),  # a number base
+])
+def test_power_derivatives_of_any_order_are_infinite_where_torch_gives_infinity(f, x0):
+    ours, theirs = derivatives_up_to_third(f, x0), torch_derivatives_up_to_third(f, x0)
+    assert same_floats(ours, theirs), (ours, theirs)
+    assert any(math.isinf(d) for d in ours) or x0 == 2.0
+
+
+@pytest.mark.parametrize("point", [(0.0, 0.0), (3.0, 4.0), (0.0, 1e-200)])
+def test_hessian_of_the_euclidean_norm_matches_torch_also_at_its_singularity(point):
+    def norm(x, y):
+        return (x * x + y * y) ** 0.5
+
+    xs = [Value(p) for p in point]
+    ours = [[h.data for h in row] for row in mg.hessian(norm(*xs), xs)]
+    theirs = torch.autograd.functional.hessian(norm, tuple(torch.tensor(p, dtype=torch.float64) for p in point))
+    for i in range(2):
+        assert same_floats(ours[i], [theirs[i][j].item() for j in range(2)]), (ours, theirs)
+
+
+def test_the_users_own_power_keeps_its_errors():
+    with pytest.raises(ZeroDivisionError, match="0.0 cannot be raised to the negative power -1"):
+        Value(0.0) ** -1
+    with pytest.raises(OverflowError, match="1e[+]?200 \\*\\* 2"):
+        Value(1e200) ** 2
+    with pytest.raises(ValueError, match="negative base"):
+        Value(-8.0) ** 0.5
+    x = Value(1e-200)
+    y = x**-1  # a tiny base is fine: 1e200, slope -inf
+    assert y.data == pytest.approx(1e200) and mg.grad(y, [x])[0].data == -math.inf
