@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
@@ -226,8 +227,8 @@ def node_names(order: list[Value], given: dict | None = None) -> dict:
 
 def dotted(name: str) -> str:
     """The tangent of a node, written with a dot: `ẋ1`, `ṅ`; a longer name in brackets, `(add2)˙`."""
-    if re.fullmatch(r"[^\W\d_][\d₀-₉']*", name):
-        return name[0] + "\u0307" + name[1:]
+    if re.fullmatch(r"[^\W\d_][\d₀-₉']*", name):  # one letter: the dot goes on it (precomposed where Unicode has it)
+        return unicodedata.normalize("NFC", name[0] + "\u0307") + name[1:]
     return f"({name})˙"
 
 
@@ -556,12 +557,12 @@ def _check_tangents(order: list[Value], tangents) -> dict:
     in_graph = set(order)
     checked = {}
     for key, value in tangents.items():
+        shown = (key.label or repr(key)) if isinstance(key, Value) else repr(key)
         if not isinstance(key, Value) or key not in in_graph or key._prev:
             what = "not a leaf" if isinstance(key, Value) and key in in_graph else "not in the graph"
-            shown = (key.label or repr(key)) if isinstance(key, Value) else repr(key)
             raise ValueError(f"tangents: {shown} is {what}; tangents are given for leaves of the graph only")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"tangents: the tangent of {key.label or key!r} must be a real number, got "
+            raise TypeError(f"tangents: the tangent of {shown} must be a real number, got "
                             f"{type(value).__name__}: {value!r}")
         checked[key] = float(value)
     return checked

@@ -366,3 +366,88 @@ def test_layer_notation_for_module_names():
     assert layer_name("encoder.layers.1.neurons.0.a") == "encoder.a[2]₀" and layer_name("scale") == "scale"
     with pytest.raises(ValueError, match="notation must be 'dotted' or 'layer'"):
         model_names(order, model, notation="greek")
+
+
+# --- forward mode: tangent frames ---
+
+
+def test_tangent_frames_of_the_neuron():
+    from micrograd_nn.frames import replay, tangent_steps
+
+    o, v = neuron()
+    frames = list(tangent_steps(o, {v["x1"]: 1.0}))
+    assert [f.node for f in frames] == topological_order(o) and all(f.direction == "tangent" for f in frames)
+    assert frames[-1].value == pytest.approx(-1.5, rel=1e-12)  # do/dx1, the lecture's number
+    x1w1 = frame_of(frames, "x1w1")
+    assert x1w1.describe().splitlines() == [  # as in the API's example: ṅ += ∂n/∂x1 × ẋ1 = w1 (−3) × 1 = −3
+        "(x1w1)˙ += ∂x1w1/∂x1 × ẋ1 = w1 (−3) × 1 = −3   → (x1w1)˙ = −3",
+        "(x1w1)˙ += ∂x1w1/∂w1 × ẇ1 = x1 (2) × 0 = 0   → (x1w1)˙ = −3",
+    ]
+    assert frame_of(frames, "x1").describe() == "step 0: x1 is a leaf: ẋ1 = 1 (given)"
+    assert frame_of(frames, "w1").describe() == "step 1: w1 is a leaf: ẇ1 = 0 (not in tangents: held fixed)"
+    (tanh_line,) = frame_of(frames, "o").lines()[1:]
+    assert tanh_line.startswith("ȯ += ∂o/∂n × ṅ = (1 − o²) × (−3) = (1 − 0.7071²) × (−3) = −1.5")
+    known = [dict(k) for _, k, _ in replay(frames)]
+    assert known[-1] == {f.node: f.value for f in frames} == frames[-1].tangents
+    assert all(node.grad == 0.0 for node in v.values())
+
+
+def test_tangents_are_checked():
+    from micrograd_nn.frames import tangent_steps
+
+    o, v = neuron()
+    with pytest.raises(ValueError, match="n is not a leaf"):
+        list(tangent_steps(o, {v["n"]: 1.0}))
+    with pytest.raises(ValueError, match="elsewhere is not in the graph"):
+        list(tangent_steps(o, {Value(1.0, label="elsewhere"): 1.0}))
+    with pytest.raises(ValueError, match="'x1' is not in the graph"):
+        list(tangent_steps(o, {"x1": 1.0}))
+    for bad in (True, "1", None, [1.0]):
+        with pytest.raises(TypeError, match="tangent of x1 must be a real number"):
+            list(tangent_steps(o, {v["x1"]: bad}))
+    with pytest.raises(TypeError, match="tangents must be a dict"):
+        list(tangent_steps(o, [(v["x1"], 1.0)]))
+
+
+def test_tangent_frames_match_reverse_mode_on_random_programs():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from micrograd_nn.frames import tangent_steps
+    from micrograd_nn.testing import finite_values, programs
+
+    @settings(max_examples=60, deadline=None)
+    @given(programs(), st.data())
+    def check(program, data):
+        leaves = [Value(x) for x in program.inputs]
+        out = program(leaves)
+        in_graph = [leaf for leaf in leaves if leaf in set(topological_order(out))]
+        tangents = {leaf: data.draw(finite_values(-2.0, 2.0)) for leaf in in_graph}
+        frames = list(tangent_steps(out, tangents))
+        expected = math.fsum(g.data * tangents[x] for g, x in zip(mg.grad(out, in_graph), in_graph)) \
+            if in_graph else 0.0
+        assert frames[-1].value == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        for frame in frames:  # one line per edge, and the edges add up to the node's tangent
+            assert len(frame.describe().splitlines()) == max(1, len(frame.node.children))
+            if frame.edges:
+                assert frame.edges[-1].total_after == frame.value
+
+    check()
+
+
+def test_tangent_frames_match_torch_jvp_on_an_mlp():
+    torch = pytest.importorskip("torch", reason="the torch extra is not installed")
+    from torch.func import jvp
+
+    from micrograd_nn.frames import tangent_steps
+    from micrograd_nn.torch_bridge import to_torch
+
+    model = MLP(3, [4, 4, 1], activation="tanh", rng=__import__("random").Random(5))
+    x = [Value(v, label=f"x{i}") for i, v in enumerate((0.5, -1.0, 2.0))]
+    direction = (0.3, -0.7, 1.1)
+    out = model(x)
+    frames = list(tangent_steps(out, dict(zip(x, direction))))
+    reference = to_torch(model)
+    _, tangent = jvp(reference, (torch.tensor([[0.5, -1.0, 2.0]], dtype=torch.float64),),
+                     (torch.tensor([direction], dtype=torch.float64),))
+    assert frames[-1].value == pytest.approx(tangent.item(), rel=1e-12, abs=1e-14)
