@@ -24,7 +24,7 @@ const STYLE = `
   border: 1px solid #ddd; background: #fff; cursor: grab; touch-action: none; }
 .mg-steps .mg-drawing.mg-dragging { cursor: grabbing; }
 .mg-steps .mg-canvas { position: absolute; left: 0; top: 0; transform-origin: 0 0; }
-.mg-steps .mg-canvas svg { display: block; }
+.mg-steps .mg-canvas svg { display: block; max-width: none !important; max-height: none !important; }
 .mg-steps .mg-ledger { font-size: 14px; line-height: 1.35; margin: 6px 0 0 0; max-height: var(--mg-ledger-height, 200px); overflow: auto;
   white-space: pre-wrap; word-break: break-word; }
 .mg-steps .mg-ledger summary { cursor: pointer; color: #555; }
@@ -385,6 +385,15 @@ export function mount(root, payload, options = {}) {
   const release = () => { drag = null; drawing.classList.remove("mg-dragging"); };
   drawing.addEventListener("pointerup", release);
   drawing.addEventListener("pointercancel", release);
+
+  // Shown before it had a size (a notebook output being attached): follow the step once it has one.
+  if (typeof ResizeObserver !== "undefined") {
+    let seen = drawing.clientWidth;
+    new ResizeObserver(() => {
+      if (!seen && drawing.clientWidth) show(index);
+      seen = drawing.clientWidth;
+    }).observe(drawing);
+  }
 
   const controller = {
     root,

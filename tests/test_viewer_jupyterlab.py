@@ -1,0 +1,87 @@
+"""The viewer in JupyterLab: a server on 127.0.0.1, a notebook cell showing `show_steps(o)`, run in Chromium;
+the viewer is drawn in the cell's output and its `next` button steps."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from browser import browser, page  # noqa: F401  (fixtures)
+
+CELL = ("from micrograd_nn.demo import karpathy_neuron\n"
+        "from micrograd_nn.graph import show_steps\n"
+        "show_steps(karpathy_neuron())")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    pytest.importorskip("jupyterlab", reason="JupyterLab is not installed (pip install 'micrograd_nn[test]')")
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "steps", "metadata": {},
+                           "outputs": [], "source": CELL}],
+                "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "steps.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    port = free_port()
+    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115  (closed below; a pipe nobody reads would block)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"))
+    env.pop("JUPYTER_PATH", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--ServerApp.root_dir={tmp_path}", "--IdentityProvider.token=", "--ServerApp.password=",
+         "--ServerApp.disable_check_xsrf=True", "--allow-root", "--LabApp.extension_manager=readonly",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+         "jupyterlab.NeverCheckForUpdate"],
+        stdout=subprocess.DEVNULL, stderr=log, env=env)
+    address = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{address}/api/status", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start: " +
+                                       (tmp_path / "server.log").read_text()[-2000:]) from None
+                time.sleep(0.5)
+        yield address
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_the_viewer_runs_in_a_jupyterlab_cell(page, jupyterlab):  # noqa: F811
+    page.set_default_timeout(90_000)
+    page.goto(f"{jupyterlab}/lab/tree/steps.ipynb")
+    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content")
+    page.get_by_text("| Idle").wait_for()  # the kernel is connected: a cell run now is not lost
+    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    viewer = page.locator(".jp-OutputArea .mg-steps")
+    try:
+        viewer.locator(".mg-current").wait_for()
+    finally:
+        page.screenshot(path=os.environ.get("MG_SHOT", os.devnull))
+    assert viewer.get_attribute("data-step") == "0"
+    assert viewer.locator(".mg-current").get_attribute("data-node") == "o"
+    assert viewer.locator(".mg-current text").first.bounding_box()["height"] >= 10  # readable in the notebook
+    viewer.locator("[data-go=next]").click()
+    assert viewer.get_attribute("data-step") == "1"
+    assert viewer.locator(".mg-current").get_attribute("data-node") == "add2"
+    assert viewer.locator(".mg-ledger").inner_text().startswith("step 1:")
+    assert page.blocked == [] and page.errors == []
