@@ -18,6 +18,7 @@ import gc
 import inspect
 import numbers
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 
@@ -267,10 +268,30 @@ class Value:
     # --- copies: iterative, so a graph of any depth can be pickled or deep-copied ---
 
     def __reduce__(self):
-        """Pickled as the records of its graph in topological order (no recursion, size linear in the
-        graph). Leaves are pickled as themselves, so a model's parameters pickled alongside stay the
-        same objects; an inner node pickled separately from a graph that contains it is copied."""
-        return _rebuild, (_flatten(self),)
+        """Pickled as its slots, children by reference, so that pickle's memo writes every node once and
+        shared nodes (parameters, a chain under many outputs) stay shared: size and time linear in the
+        graph, however many of its nodes are pickled together.
+
+        No recursion: the first node of a graph that pickle meets lists ahead of its own slots every node
+        below it that this pickling has not met yet, in topological order; those then pickle their slots
+        alone (their children are written by then), so pickle never follows a chain of references."""
+        session, token = _pickle_session()
+        if self in session.listed:  # listed by a node above: its children come before it
+            session.listed.discard(self)
+            return _empty_value, (), self._slots()
+        if self in session.seen:  # met by an earlier pickler, so unknown to this one's memo: start afresh
+            session, token = _pickle_session(fresh=True)
+        with _cycle_collector_paused():
+            below = topological_order(self, session.seen)[:-1]  # skips what this pickling has met already
+        session.listed.update(below)
+        return _empty_value, (), (token, below, *self._slots())
+
+    def _slots(self) -> tuple:
+        return self.data, self.grad, self._prev, self.local_grads, self._op, self._label, self._args
+
+    def __setstate__(self, state: tuple) -> None:
+        # (token, the nodes below, slots…) or the slots alone; the nodes below were rebuilt first: the children
+        self.data, self.grad, self._prev, self.local_grads, self._op, self._label, self._args = state[-7:]
 
     def __deepcopy__(self, memo: dict):
         copied = memo.setdefault(_COPIED, set())  # originals copied so far in this deepcopy
@@ -413,37 +434,44 @@ def slope_power(base, exponent) -> Value:
     return _node(out, children, local_grads, op, operands if len(children) == 1 else None)
 
 
-def _flatten(root: Value) -> list:
-    """The graph under `root` as records, children first: a leaf (other than the root) is kept as itself,
-    an inner node becomes its slots with child indices in place of its children."""
-    order = topological_order(root)
-    index = {node: i for i, node in enumerate(order)}
-    records: list = []
-    for node in order:
-        if not node._prev and node is not root:
-            records.append(node)
-            continue
-        operands = None if node._args is None else [None if isinstance(a, Value) else a for a in node.operands]
-        records.append((node.data, node.grad, node._op, node._label, tuple(index[c] for c in node._prev),
-                        node.local_grads, operands))
-    return records
+def _empty_value() -> Value:
+    return _new_value(Value)
 
 
-def _rebuild(records: list) -> Value:
-    nodes: list[Value] = []
-    for record in records:
-        if isinstance(record, Value):  # a leaf, restored by pickle and shared with its other references
-            nodes.append(record)
-            continue
-        data, grad, op, label, child_indices, local_grads, operands = record
-        node = _new_value(Value)
-        node.data, node.grad, node._op, node._label = data, grad, op, label
-        node._prev, node.local_grads, node._args = tuple(nodes[i] for i in child_indices), local_grads, None
-        if operands is not None:
-            children = iter(node._prev)
-            _keep_operands(node, [next(children) if a is None else a for a in operands])
-        nodes.append(node)
-    return nodes[-1]
+class _PickleToken:
+    """Written once into a pickle (it unpickles to None). Pickle's memo holds it until the pickler is done,
+    so while it lives, the nodes met since it was made are in that memo; when it goes, so does the session."""
+
+    def __reduce__(self):
+        return type(None), ()
+
+
+class _PickleSession:
+    """What one pickler has met of the graphs it writes: `seen`, every node written or listed; `listed`,
+    nodes listed ahead of a parent, whose own turn comes next. Emptied when the pickler is done."""
+
+    def __init__(self, token: _PickleToken):
+        self.seen: set = set()
+        self.listed: set = set()
+        seen, listed = self.seen, self.listed  # the callback must not hold the session itself
+        self.alive = weakref.ref(token, lambda _: (seen.clear(), listed.clear()))
+
+
+class _Pickling(threading.local):
+    session: _PickleSession | None = None
+
+
+_pickling = _Pickling()
+
+
+def _pickle_session(fresh: bool = False) -> tuple[_PickleSession, _PickleToken | None]:
+    """The current pickler's session, or a new one with the token to write into the pickle."""
+    session = _pickling.session
+    if not fresh and session is not None and session.alive() is not None:
+        return session, None
+    token = _PickleToken()
+    _pickling.session = _PickleSession(token)
+    return _pickling.session, token
 
 
 def _keep_operands(node: Value, operands: list) -> None:

@@ -3,6 +3,7 @@ propagates them, tiny divisors, numpy inputs, and copies of deep graphs. Each te
 could meet, with PyTorch float64 as the reference where it has one."""
 
 import copy
+import io
 import math
 import pickle
 import threading
@@ -301,6 +302,76 @@ def test_pickle_grows_linearly_keeps_leaves_shared_and_leaves_no_state_behind():
     _, d = deep_chain(5_000)
     pickle.dumps([d * 2.0, d * 3.0])  # two roots sharing a deep graph, then that graph alone
     assert pickle.loads(pickle.dumps(d)).data == d.data
+
+
+def running_averages(n: int) -> list[Value]:
+    """The running means of a chain: each output holds the whole chain below it."""
+    y, total, averages = Value(0.5, label="x"), 0.0, []
+    for k in range(1, n + 1):
+        y = (y * 0.9).tanh() + 0.1
+        total = total + y
+        averages.append(total / k)
+    return averages
+
+
+def test_pickling_many_outputs_of_one_graph_writes_each_node_once():
+    # Each output used to carry a flat copy of its whole graph: 2,000 running means took 360 MB.
+    sizes = {n: len(pickle.dumps(running_averages(n))) for n in (1_000, 2_000)}
+    assert sizes[2_000] < 2.2 * sizes[1_000] and sizes[2_000] < 1_000_000
+    averages = running_averages(300)
+    copies = pickle.loads(pickle.dumps(averages))
+    assert [a.data for a in copies] == [a.data for a in averages]
+    for k in range(1, 300):  # total_k = total_(k-1) + y_k: the same object under both means
+        assert copies[k].children[0].children[0] is copies[k - 1].children[0]
+    copies[-1].backward()
+    averages[-1].backward()
+    leaf, copied_leaf = mg.engine.topological_order(averages[-1])[0], mg.engine.topological_order(copies[-1])[0]
+    assert copied_leaf.grad == leaf.grad and copied_leaf is not leaf
+
+
+def test_pickle_keeps_inner_nodes_shared_and_a_pickler_used_twice_refers_back():
+    x = Value(2.0)
+    h = x * 3
+    out = h.tanh()
+    out2, h2 = pickle.loads(pickle.dumps((out, h)))
+    assert out2.children[0] is h2
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer)
+    _, deep = deep_chain(5_000)
+    for obj in (deep, deep * 2.0, x):  # one memo across three dumps: later ones refer to the first
+        pickler.dump(obj)
+    del pickler
+    buffer.seek(0)
+    unpickler = pickle.Unpickler(buffer)
+    first, second, leaf = unpickler.load(), unpickler.load(), unpickler.load()
+    assert second.children[0] is first and second.data == deep.data * 2.0 and leaf.data == 2.0
+    assert pickle.loads(pickle.dumps(deep * 5.0)).data == deep.data * 5.0  # a new pickler starts afresh
+
+
+def test_a_pickle_that_fails_part_way_leaves_nothing_behind():
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle this")
+
+    _, deep = deep_chain(5_000)
+    with pytest.raises(RuntimeError, match="cannot pickle this"):
+        pickle.dumps([deep * 2.0, Unpicklable()])
+    assert pickle.loads(pickle.dumps(deep)).data == deep.data  # no RecursionError: listed afresh
+
+
+def test_threads_pickling_one_deep_graph_at_once_each_get_all_of_it():
+    _, deep = deep_chain(20_000)
+    results = [None] * 4
+
+    def dump(i):
+        results[i] = pickle.loads(pickle.dumps([deep * float(i), deep]))
+
+    threads = [threading.Thread(target=dump, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(r[0].data == deep.data * i and r[0].children[0] is r[1] for i, r in enumerate(results))
 
 
 def test_deepcopy_of_every_node_of_a_chain_shares_one_copy_of_each():
