@@ -138,6 +138,18 @@ def test_forward_pages_and_bad_arguments(tmp_path):
         show_steps(o, tangents={})
 
 
+def test_tangent_pages_push_tangents_from_the_leaves():
+    o = karpathy_neuron()
+    leaves = {n.label: n for n in mg.engine.topological_order(o) if not n._prev}
+    steps = show_steps(o, "tangent", tangents={leaves["x1"]: 1.0})
+    payload = steps.payload()
+    ids = {name: i for i, name in payload["nodes"].items()}
+    assert payload["direction"] == "tangent" and payload["texts"][ids["o"]] == ["o", "data 0.7071", "tangent"]
+    last = payload["frames"][-1]
+    assert last["texts"][ids["o"]] == ["o", "data 0.7071", f"tangent {mg.graph.fmt(mg.jvp(o, [leaves['x1']], [1.0]))}"]
+    assert all(not text[-1].endswith("…") for f in payload["frames"] for text in f["texts"].values())
+
+
 def mlp_and_loss():
     random.seed(1)
     model = MLP(2, [16, 16, 1])

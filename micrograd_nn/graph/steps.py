@@ -90,7 +90,8 @@ class StepThrough:
             if self.direction == "forward":
                 yield frame, Paint(data=dict(known), current=frame.node, done=done, caption=caption)
             else:
-                partial = {node for node in known if uses_left.get(node, 0) > 0}
+                partial = {node for node in known if uses_left.get(node, 0) > 0} if self.direction == "backward" \
+                    else set()
                 yield frame, Paint(grads=dict(known), partial=partial, current=frame.node, done=done,
                                    caption=caption, grad_name=self._grad_name)
 
@@ -294,7 +295,7 @@ class _Player:
         grad_name = steps._grad_name
         uses_left = _uses(frames[0].trace.order) if frames else {}
         known: dict = {}
-        partial = _Partial(known, uses_left)
+        partial = _Partial(known, uses_left) if direction == "backward" else set()  # a tangent is whole at once
         paint = (Paint(data=known, current=steps.root) if direction == "forward" else
                  Paint(grads=known, partial=partial, current=steps.root, grad_name=grad_name))
         start = {}

@@ -90,7 +90,8 @@ function buildLegend(root, payload) {
   const hot = element("span");
   const line = element("span", { class: "mg-swatch" });
   line.style.cssText = "border: none; border-top: 3px solid #d62728; height: 0;";
-  hot.append(line, payload.direction === "forward" ? "inputs of this step" : "edges carrying gradient now");
+  hot.append(line, { forward: "inputs of this step", tangent: "edges carrying tangents now" }[payload.direction] ||
+    "edges carrying gradient now");
   legend.append(hot);
   if (Object.keys(payload.copies || {}).length) {
     const copy = element("span");
