@@ -359,12 +359,14 @@ class Frame:
                 return [f"step {step}: {name} is a leaf: {tangent} = {fmt_ledger(self.value)} ({given})"]
             head = (f"step {step}: {name} = {self._formula()}: {tangent} = Σ ∂{name}/∂c × ċ over its operands c "
                     f"= {fmt_ledger(self.value)}")
-            return [head] + [self.edge_line(edge) for edge in self.edges]
+            written = _Written(self.node, self.trace.name)
+            return [head] + [self.edge_line(edge, written) for edge in self.edges]
         grad = f"{name}.grad = {self._total_text()}"
         if not self.node._prev:
             return [f"step {step}: {name} is a leaf: its gradient {grad} is complete"]
         head = f"step {step}: {name} = {self._formula()}: {grad} is complete; the chain rule passes it on:"
-        return [head] + [self.edge_line(edge) for edge in self.edges]
+        written = _Written(self.node, self.trace.name)
+        return [head] + [self.edge_line(edge, written) for edge in self.edges]
 
     def _total_text(self) -> str:
         """The node's gradient, as the sum of what reached it when that was more than one contribution."""
@@ -373,21 +375,15 @@ class Frame:
             return fmt_ledger(self.value)
         return _sum_text(arrived, self.value)
 
-    def _chain(self, edge: Edge) -> str:
+    def _chain(self, edge: Edge, written: _Written) -> str:
         """The local derivative as a rule, with its numbers put in, times upstream: `w1 (−3) × 0.5 = −1.5` where
-    the rule is an operand, `(1 − o²) × 1 = (1 − 0.7071²) × 1 = 0.5` where it is a formula."""
+        the rule is an operand, `(1 − o²) × 1 = (1 − 0.7071²) × 1 = 0.5` where it is a formula."""
         node = self.node
         upstream = operand_text(edge.upstream)
-        rule, numeric = local_rule_text(node, edge.position, self.trace.name), None
+        rule, numeric = local_rule_text(node, edge.position, self.trace.name, written.names), None
         if rule is not None:
-            numeric = local_rule_numbers(node, edge.position, edge.local)
-        shown_local = _shown(edge.local)
-        if node.rule is not None:
-            try:  # what the numbers written out give: the rule on the shown operands
-                shown_local = float(node.rule.local(tuple(_shown(v) if isinstance(v, float) else _shown(v.data)
-                                                          for v in node.operands), _shown(node.data))[edge.position])
-            except (ArithmeticError, ValueError, TypeError, IndexError):
-                pass
+            numeric = local_rule_numbers(node, edge.position, edge.local, written.values, written.numbers)
+        shown_local = written.shown_local(edge.position, edge.local)
         sign = _equals(shown_local * _shown(edge.upstream), edge.contribution)
         result = f"{sign} {fmt_ledger(edge.contribution)}"
         if rule is None or numeric is None:
@@ -399,10 +395,12 @@ class Frame:
             stages.pop()
         return " = ".join(f"{stage} × {upstream}" for stage in stages) + f" {result}"
 
-    def edge_line(self, edge: Edge) -> str:
+    def edge_line(self, edge: Edge, written: _Written | None = None) -> str:
         """`x1.grad += ∂n/∂x1 × n.grad = w1 (−3) × 0.5 = −1.5   → x1.grad = −1.5` (backward);
-        `ṅ += ∂n/∂x1 × ẋ1 = w1 (−3) × 1 = −3   → ṅ = −3` (tangent)."""
+        `ṅ += ∂n/∂x1 × ẋ1 = w1 (−3) × 1 = −3   → ṅ = −3` (tangent). `written`: the node's operands written
+        out, shared by all its edges (made here when not given)."""
         node, names = self.node, self.trace.name
+        written = written or _Written(node, names)
         child, parent = names(edge.child), names(node)
         which = ""
         if node._prev.count(edge.child) > 1:  # a * a: tell the two edges apart
@@ -410,10 +408,10 @@ class Frame:
         partial = f"∂{parent}/∂{child}{which}"
         if self.direction == "tangent":
             target = dotted(parent)
-            line = (f"{target} += {partial} × {dotted(child)} = {self._chain(edge)}   "
+            line = (f"{target} += {partial} × {dotted(child)} = {self._chain(edge, written)}   "
                     f"→ {target} = {fmt_ledger(edge.total_after)}")
             return line + self._note()
-        line = (f"{child}.grad += {partial} × {parent}.grad = {self._chain(edge)}   "
+        line = (f"{child}.grad += {partial} × {parent}.grad = {self._chain(edge, written)}   "
                 f"→ {child}.grad = {fmt_ledger(edge.total_after)}")
         uses = self.trace.uses.get(edge.child, 1)
         if uses > 1:  # several nodes add into this gradient: show what it held before
@@ -449,6 +447,30 @@ def _number_text(text: str) -> bool:
     return re.fullmatch(r"\(?−?[\d.]+(?:e[+−]\d+)?\)?|\(?−?(?:inf|nan)\)?", text) is not None
 
 
+class _Written:
+    """A node's operands written out once for all its edge lines: names, values, values as operand texts, and
+    the local derivatives the shown (rounded) numbers give, which decide between `=` and `≈`."""
+
+    def __init__(self, node: Value, names):
+        self.node = node
+        self.names = operand_names(node, names)
+        self.values = [v.data if isinstance(v, Value) else v for v in node.operands]
+        self.numbers = [operand_text(v) for v in self.values] if node.rule is not None else None
+        self._shown_locals: tuple | None = None
+
+    def shown_local(self, position: int, local: float) -> float:
+        """∂node/∂(operand `position`) computed from the numbers as shown (the rule on rounded operands)."""
+        rule = self.node.rule
+        if rule is not None and self._shown_locals is None:
+            try:
+                self._shown_locals = tuple(rule.local(tuple(_shown(v) for v in self.values), _shown(self.node.data)))
+            except (ArithmeticError, ValueError, TypeError):
+                self._shown_locals = ()
+        if self._shown_locals and position < len(self._shown_locals):
+            return float(self._shown_locals[position])
+        return _shown(local)
+
+
 def _as_factor(text: str) -> str:
     """A rule as a factor of a product: in brackets when it is negative, or a sum or difference outside any
     bracket (`(1 − o²) × 1`, but `a·(1 − a) × 1`)."""
@@ -468,23 +490,27 @@ def operand_names(node: Value, names) -> list[str]:
     return [names(v) if isinstance(v, Value) else operand_text(v) for v in node.operands]
 
 
-def local_rule_text(node: Value, position: int, names) -> str | None:
-    """∂node/∂(operand `position`) as written by hand (from the op table), or None for a hand-built op."""
+def local_rule_text(node: Value, position: int, names, operands: list[str] | None = None) -> str | None:
+    """∂node/∂(operand `position`) as written by hand (from the op table), or None for a hand-built op.
+    `operands`: the operand names, if already written (`operand_names`)."""
     if node.rule is None:
         return None
     try:
-        return node.rule.rule_text(position, operand_names(node, names), names(node))
+        return node.rule.rule_text(position, operands or operand_names(node, names), names(node))
     except (IndexError, KeyError, ValueError):
         return None
 
 
-def local_rule_numbers(node: Value, position: int, local: float) -> str | None:
-    """The same rule with the numbers put in: `1 − 0.7071²`, `(−3)`, `0.2 − 1`; products written with ×."""
+def local_rule_numbers(node: Value, position: int, local: float, values: list[float] | None = None,
+                       texts: list[str] | None = None) -> str | None:
+    """The same rule with the numbers put in: `1 − 0.7071²`, `(−3)`, `0.2 − 1`; products written with ×.
+    `values`, `texts`: the operands' numbers and those written as operands, if already at hand."""
     if node.rule is None:
         return None
-    values = [v.data if isinstance(v, Value) else v for v in node.operands]
+    if values is None:
+        values = [v.data if isinstance(v, Value) else v for v in node.operands]
     try:
-        text = node.rule.rule_numbers(position, values, node.data, local, operand_text)
+        text = node.rule.rule_numbers(position, values, node.data, local, operand_text, texts)
     except (IndexError, KeyError, ValueError):
         return None
     # a negative number as a function's argument needs no second pair of brackets: sign(−2), not sign((−2))

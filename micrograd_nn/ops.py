@@ -66,14 +66,15 @@ class Op(str):
         return _fill(self.rule[min(i, len(self.rule) - 1)], i, list(names), out)
 
     def rule_numbers(self, i: int, values: Sequence[float], out: float, local: float,
-                     show: Callable[[float], str]) -> str:
+                     show: Callable[[float], str], texts: Sequence[str] | None = None) -> str:
         """The rule of operand i with the numbers put in: '1 − 0.7071²' for o = tanh(n) at o = 0.7071.
-        `show` writes a number as the ledger does (a negative one in brackets: '(−3)')."""
+        `show` writes a number as the ledger does (a negative one in brackets: '(−3)'); `texts`, if given, are
+        the operands already written that way (a caller writing every edge of a node writes them once)."""
         rules = self.numbers or self.rule
         rule = rules[min(i, len(rules) - 1)]
         if callable(rule) and self.numbers:
-            return rule(i, list(values), out, local, show)
-        return _fill(rule, i, [show(v) for v in values], show(out), show(local))
+            return rule(i, values, out, local, show)
+        return _fill(rule, i, list(texts) if texts is not None else [show(v) for v in values], show(out), show(local))
 
     def __reduce__(self):  # pickled by key: the rules are functions, found again in the table
         return lookup, (self.key,)
