@@ -417,11 +417,64 @@ def bench_step_memory():
         print(f"  {results['step_memory']}")
 
 
+# --- 7. live training: the same run watched (curves, regions, the traced graph sent every redraw) and not ---
+
+
+def bench_live():
+    """fit against mg.live(...).step on the same run, with a widget whose messages are turned into JSON as a
+    comm would; redraws are throttled as in Jupyter (at most 10 a second, under 15 % of the training time)."""
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        print("\n7. live training: skipped, anywidget is not installed (pip install 'micrograd_nn[live]')")
+        return
+    from micrograd_nn.train import fit
+
+    print("\n7. live training: MLP 2-16-16-1, 100 moons, 30 full-batch Adam steps")
+    X, y = moons(100, noise=0.1, seed=0)
+    steps, times, redraws = 30, {"fit": [], "live": [], "layout": []}, []
+
+    def fresh():
+        mg.manual_seed(0)
+        model = MLP(2, [16, 16, 1])
+        return model, Adam(model.parameters(), lr=0.05)
+
+    for _ in range(REPEATS):  # interleaved; only the training is timed, the layout (once per traced sample) apart
+        model, optimizer = fresh()
+        gc.collect()
+        started = time.process_time()
+        fit(model, X, y, F.binary_cross_entropy, optimizer, epochs=steps, batch_size=len(X), verbose=False)
+        times["fit"].append(time.process_time() - started)
+        model, optimizer = fresh()
+        view = mg.live(model, X, y, F.binary_cross_entropy, optimizer)
+        started = time.process_time()
+        widget = view.widget()
+        times["layout"].append(time.process_time() - started)
+        sent = []
+        widget.send = lambda message, sent=sent: sent.append(json.dumps(message))
+        gc.collect()
+        started, wall = time.process_time(), time.perf_counter()
+        view.step(steps)
+        times["live"].append(time.process_time() - started)
+        redraws.append((len(sent), time.perf_counter() - wall, sum(map(len, sent)) / len(sent)))
+    t = {name: statistics.median(ts) for name, ts in times.items()}
+    count, seconds, size = sorted(redraws)[len(redraws) // 2]
+    one = median_times({"redraw": view._send_update})["redraw"]
+    row(f"fit, {steps} steps", t["fit"])
+    row(f"the same {steps} steps watched live", t["live"], f"{t['live'] / t['fit'] - 1:+.1%} time")
+    row("one redraw (numbers + traced graph, as JSON)", one,
+        f"{1 / one:.0f} redraws/s possible; {count} sent in {seconds:.2f} s, {size / 1e3:.0f} kB each")
+    row("laying out the traced graph (once per sample)", t["layout"], "Python's part; Graphviz runs apart")
+    results["live"] = {"fit_seconds": t["fit"], "live_seconds": t["live"], "slowdown": t["live"] / t["fit"] - 1,
+                       "redraw_seconds": one, "redraws_sent": count, "run_wall_seconds": seconds,
+                       "message_bytes": size, "layout_seconds": t["layout"]}
+
+
 def main() -> None:
     print(f"micrograd_nn {mg.__version__} vs micrograd {getattr(micrograd, '__version__', '0.1.0')}, "
           f"Python {results['python']}, median of {REPEATS} interleaved runs, GC on\n")
     for section in (bench_training_step, bench_throughput, bench_deep_chain, bench_memory, bench_ours_only,
-                    bench_step_memory):
+                    bench_step_memory, bench_live):
         gc.collect()  # start each section clean: micrograd's cyclic garbage would otherwise slow the next one
         section()
     out = Path(__file__).with_name("results.json")

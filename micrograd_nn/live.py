@@ -31,7 +31,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import derivatives
+from . import derivatives, engine
 from .engine import Value, no_grad, topological_order
 from .frames import fmt, model_names, node_names
 from .nn import MLP, Layer, Neuron
@@ -117,9 +117,16 @@ def _dense_layers(model) -> list | None:
             for neurons in layers]
 
 
-def _scores_on_points(model, points: list) -> list[list[float]]:
-    """The model's outputs at each 2-D point, as floats: numpy matrix products for dense models, else the
-    model itself without recording a graph."""
+def _grid_points(bounds: tuple, n: int) -> list[tuple[float, float]]:
+    """The centres of an n×n grid over bounds = (x0, x1, y0, y1), row by row from the bottom."""
+    x0, x1, y0, y1 = bounds
+    return [(x0 + (x1 - x0) * (i + 0.5) / n, y0 + (y1 - y0) * (j + 0.5) / n) for j in range(n) for i in range(n)]
+
+
+def _scores_on_grid(model, bounds: tuple, n: int) -> list[list[float]]:
+    """The model's outputs at the grid's points, one list per output: numpy matrix products for dense models
+    (few objects made: a redraw must not wake the cycle collector over the training graph), else the model
+    itself without recording a graph."""
     layers = _dense_layers(model)
     if layers is not None:
         try:
@@ -128,35 +135,38 @@ def _scores_on_points(model, points: list) -> list[list[float]]:
             layers = None
     if layers is None:
         with no_grad():
-            return [_floats(model(list(p))) for p in points]
-    a = np.asarray(points, dtype=float)
+            rows = [_floats(model(list(p))) for p in _grid_points(bounds, n)]
+        return [list(column) for column in zip(*rows)]
+    x0, x1, y0, y1 = bounds
+    centres = (np.arange(n) + 0.5) / n
+    xs, ys = np.meshgrid(x0 + (x1 - x0) * centres, y0 + (y1 - y0) * centres)
+    a = np.stack([xs.ravel(), ys.ravel()], axis=1)
     for W, b, activation in layers:
-        a = a @ np.asarray(W).T + np.asarray(b)
+        # einsum's own loop, not BLAS: BLAS threads would spin on the cores training needs
+        a = np.einsum("pi,oi->po", a, np.asarray(W), optimize=False) + np.asarray(b)
         if activation == "relu":
             a = np.maximum(a, 0.0)
         elif activation == "tanh":
             a = np.tanh(a)
         elif activation == "sigmoid":
             a = 1.0 / (1.0 + np.exp(-a))
-    return a.tolist()
+    return [a[:, k].tolist() for k in range(a.shape[1])]
 
 
 def region_grid(model, bounds: tuple, n: int = GRID) -> dict:
     """What `model` predicts over an n×n grid of 2-D points inside bounds = (x0, x1, y0, y1), row by row from
-    the bottom: one output → its score per cell; several → the winning class and its softmax probability."""
-    x0, x1, y0, y1 = bounds
-    points = [(x0 + (x1 - x0) * (i + 0.5) / n, y0 + (y1 - y0) * (j + 0.5) / n) for j in range(n) for i in range(n)]
-    scores = _scores_on_points(model, points)
+    the bottom: one output → its score s per cell; several → the winning class argmaxⱼ sⱼ and its softmax
+    probability e^(s_top) / Σⱼ e^(sⱼ)."""
+    outputs = _scores_on_grid(model, bounds, n)
     grid = {"bounds": list(bounds), "n": n}
-    if len(scores[0]) == 1:
-        grid["kind"], grid["score"] = "score", [_finite(round(s[0], 4)) for s in scores]
+    if len(outputs) == 1:
+        grid["kind"], grid["score"] = "score", [_finite(round(s, 4)) for s in outputs[0]]
         return grid
     classes, probs = [], []
-    for s in scores:
+    for s in zip(*outputs):
         top = max(range(len(s)), key=s.__getitem__)
-        total = math.fsum(math.exp(v - s[top]) for v in s)
         classes.append(top)
-        probs.append(round(1.0 / total, 3))
+        probs.append(round(1.0 / math.fsum(math.exp(v - s[top]) for v in s), 3))
     grid["kind"], grid["class"], grid["prob"] = "class", classes, probs
     return grid
 
@@ -441,11 +451,12 @@ class LiveView:
                        "frames": [frame] if frame else []},
         }
 
-    def _params_table(self, step: int) -> list[list[float | None]]:
-        """[value, gradient, last update] of each parameter after step `step` (None for a non-finite number)."""
-        before = self._values[step - 1] if step > 0 else self._values[0]
-        return [[_finite(v), _finite(g), _finite(v - b)]
-                for v, g, b in zip(self._values[step], self._grads[step], before)]
+    def _params_table(self, step: int) -> dict:
+        """The parameters after step `step`: {"value": [...], "grad": [...], "update": [...]} (the last update,
+        value − value before the step), in the optimiser's order; None for a non-finite number."""
+        after, before = self._values[step], self._values[max(step - 1, 0)]
+        return {"value": [_finite(v) for v in after], "grad": [_finite(g) for g in self._grads[step]],
+                "update": [_finite(v - b) for v, b in zip(after, before)]}
 
     def _update(self, since: int = 0) -> dict:
         """The numbers of a redraw: the curves' points from step `since` on, the regions, the table, the frame."""
@@ -459,6 +470,10 @@ class LiveView:
         return update
 
     def _send_update(self, since: int | None = None) -> None:
+        with engine._cycle_collector_paused():  # its objects die young; a collection would walk the training graph
+            self._send_numbers(since)
+
+    def _send_numbers(self, since: int | None) -> None:
         widget = self._widget
         update = self._update(widget.sent_steps if since is None else since)
         widget.sent_steps = self.steps

@@ -122,8 +122,10 @@ def test_the_widget_sends_the_runs_numbers(in_jupyter):
     before = [p.data for p in model.parameters()]
     view.step(1)
     update = in_jupyter[-1]
-    for p, old, (value, grad, change) in zip(model.parameters(), before, update["params"]):
-        assert (value, grad, change) == (p.data, p.grad, p.data - old)
+    table = update["params"]
+    assert table["value"] == [p.data for p in model.parameters()]
+    assert table["grad"] == [p.grad for p in model.parameters()]
+    assert table["update"] == [p.data - old for p, old in zip(model.parameters(), before)]
     # the traced graph: the loss record shows sample 3's loss at the current parameters
     expected = F.binary_cross_entropy(model([float(v) for v in X[3]]), int(y[3])).data
     frame = update["frame"]

@@ -163,7 +163,7 @@ function drawPoints(svg, layout, kind, sample, onPick) {
 
 // --- the parameter table: name, value, gradient, last update ---
 
-function fillTable(tbody, names, rows) {
+function fillTable(tbody, names, table) {
   if (tbody.children.length !== names.length) {
     tbody.textContent = "";
     for (const name of names) {
@@ -172,12 +172,13 @@ function fillTable(tbody, names, rows) {
       tbody.append(tr);
     }
   }
-  rows.forEach((row, i) => {
+  const columns = [table.value, table.grad, table.update];
+  names.forEach((_, i) => {
     const cells = tbody.children[i].children;
-    for (let c = 0; c < 3; c++) {
-      const text = fmt(row[c]);
+    columns.forEach((column, c) => {
+      const text = fmt(column[i]);
       if (cells[c + 1].textContent !== text) cells[c + 1].textContent = text;
-    }
+    });
   });
 }
 
