@@ -23,15 +23,31 @@ from __future__ import annotations
 
 import builtins
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from . import engine, ops
+from .compiled_step import CompiledStep, batch_loss
+from .derivatives import _SELECTED
 from .engine import Value
 
-__all__ = ["Tape", "LevelTape", "compile", "batch_loss", "CompiledStep", "TEMPLATES", "NAMESPACE"]
+# LevelTape (the numpy backend's tape) is here too, imported on first use: see __getattr__ below.
+__all__ = ["Tape", "compile", "batch_loss", "CompiledStep", "TEMPLATES", "NAMESPACE", "RUN_LOCK"]
+
+# Held by every run while it adds into leaves' grads: two threads running tapes over shared parameters (or
+# the same tape) each read a leaf's grad, add their pass and write it back, so unlocked, one write would
+# overwrite the other's. Runs hold it one at a time; their contributions all arrive.
+RUN_LOCK = threading.Lock()
+
+
+def __getattr__(name: str):
+    """The numpy backend's names, imported on first use: only that backend needs numpy."""
+    if name in ("LevelTape", "array_forward", "array_local", "array_contributions"):
+        from . import levels
+
+        return getattr(levels, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- one code template per op: the table's forward and local rules, written as Python source ---
@@ -50,9 +66,23 @@ class Template:
     local: Callable[[int, str, list[str]], str]
 
 
+# A long sum is written as statements of at most this many terms, each continuing the last
+# (`v = 0.0 + a + … ; v = v + b + …`): the same order of additions, and CPython's parser, which recurses once
+# per `+` of a chained expression, never sees a chain long enough to exhaust its stack.
+CHUNK = 100
+
+
+def _chained_sum(out: str, terms: list[str]) -> str:
+    """out = 0.0 + terms[0] + terms[1] + …, added left to right, as statements of at most CHUNK terms."""
+    statements = [f"{out} = {' + '.join(['0.0', *terms[:CHUNK]])}"]
+    for start in range(CHUNK, len(terms), CHUNK):
+        statements.append(f"{out} = {' + '.join([out, *terms[start:start + CHUNK]])}")
+    return "; ".join(statements)
+
+
 def _dot_forward(out: str, a: list[str]) -> str:
-    products = " + ".join(f"{a[i]} * {a[i + 1]}" for i in range(0, len(a) - 1, 2))
-    return f"{out} = 0.0 + {products} + {a[-1]}" if products else f"{out} = 0.0 + {a[-1]}"
+    products = [f"{a[i]} * {a[i + 1]}" for i in range(0, len(a) - 1, 2)]
+    return _chained_sum(out, [*products, a[-1]])
 
 
 def _max_forward(out: str, a: list[str]) -> str:
@@ -129,7 +159,7 @@ TEMPLATES: dict[str, Template] = {
                      lambda i, o, a: f"(0.0 if {a[0]} <= 0.0 else 1.0)"),
     "abs": Template(lambda o, a: f"{o} = abs({a[0]})",
                     lambda i, o, a: f"(1.0 if {a[0]} > 0.0 else -1.0 if {a[0]} < 0.0 else 0.0)"),
-    "sum": Template(lambda o, a: f"{o} = {' + '.join(['0.0', *a])}", lambda i, o, a: "1.0"),
+    "sum": Template(_chained_sum, lambda i, o, a: "1.0"),
     "dot": Template(_dot_forward, lambda i, o, a: "1.0" if i == len(a) - 1 else a[i ^ 1]),
     "max": Template(_max_forward, lambda i, o, a: f"(1.0 if {o}_w == {i} else 0.0)"),
     "cross_entropy": Template(_cross_entropy_forward, _cross_entropy_local),
@@ -222,7 +252,8 @@ class Tape:
         Adds into each leaf's grad what `root.backward()` would on a graph rebuilt from these leaf
         values: grad(leaf) += Σ over paths of the product of local derivatives ∂node/∂child."""
         try:
-            root, watched = self._function(self.leaves)
+            with RUN_LOCK:
+                root, watched = self._function(self.leaves)
         except (ArithmeticError, ValueError) as error:
             self._explain(error)
             raise
@@ -249,7 +280,7 @@ class Tape:
 
 
 def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | None = None,
-            backend: str = "python") -> Tape | LevelTape:
+            backend: str = "python") -> Tape:
     """Record the graph under `root` for replay (see `Tape`).
 
     watch: nodes whose values each run reports in `tape.watched` (e.g. a model's outputs).
@@ -282,16 +313,33 @@ def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | Non
         for i, leaf in enumerate(wrt):
             if leaf not in index or leaf._prev:
                 raise ValueError(f"wrt[{i}] is not a leaf of the graph under root")
+    if backend == "numpy":
+        from .levels import plan  # numpy is imported by this backend only
+
+        return plan(root, order, leaves, wanted, list(watch))
+    return _generate(root, order, index, leaves, wanted, list(watch))
+
+
+def _selected_contribution(key: str, i: int, out: str, args: list[str], g: str) -> str | None:
+    """∂out/∂(operand i) · g for an operand the op may not select (derivatives._SELECTED): exactly 0 when it
+    does not, also under an infinite g, as backward() sends (not 0·∞ = NaN). None for any other operand."""
+    if key not in _SELECTED or _SELECTED[key] not in (None, i, i - len(args)):
+        return None
+    if key == "relu":
+        return f"(0.0 if {args[0]} <= 0.0 else {g})"
+    if key == "max":
+        return f"({g} if {out}_w == {i} else 0.0)"
+    if key == "exp_pow":
+        return f"(0.0 if {args[1]} == 0.0 else {args[1]} * power({args[0]}, {args[1]} - 1.0) * {g})"
+    return "0.0"  # a cross-entropy's class index
+
+
+def _generate(root: Value, order: list, index: dict, leaves: list, wanted: set, watch: list) -> Tape:
+    leaf_number = {leaf: k for k, leaf in enumerate(leaves)}
     # A node's gradient is needed when some wanted leaf lies below it.
     needs_grad = [False] * len(order)
     for i, node in enumerate(order):
         needs_grad[i] = node in wanted if not node._prev else any(needs_grad[index[c]] for c in node._prev)
-    build = _generate if backend == "python" else _plan_levels
-    return build(root, order, index, leaves, needs_grad, list(watch))
-
-
-def _generate(root: Value, order: list, index: dict, leaves: list, needs_grad: list, watch: list) -> Tape:
-    leaf_number = {leaf: k for k, leaf in enumerate(leaves)}
 
     def label(node: Value) -> str:
         return f" {node.label}" if node.label and node.label.isprintable() else ""
@@ -329,7 +377,10 @@ def _generate(root: Value, order: list, index: dict, leaves: list, needs_grad: l
                 continue
             child = index[operand]
             local = node_template.local(position, f"v{i}", args)
-            if local == "1.0":
+            selected = _selected_contribution(node.rule.key, position, f"v{i}", args, f"g{i}")
+            if selected is not None:
+                contribution, sign = selected, "+"
+            elif local == "1.0":
                 contribution, sign = f"g{i}", "+"
             elif local == "-1.0":
                 contribution, sign = f"g{i}", "-"
@@ -352,330 +403,3 @@ def _generate(root: Value, order: list, index: dict, leaves: list, needs_grad: l
     namespace = dict(NAMESPACE)
     exec(builtins.compile(source, filename, "exec"), namespace)
     return Tape(leaves, source, namespace["replay"], node_lines, len(watch))
-
-
-# --- the same replay level by level, with numpy ---
-
-
-def _forward_rows(op, x: np.ndarray) -> np.ndarray:
-    """op's forward value for every row of operands, through the table (exact, and its errors)."""
-    forward = op.forward
-    return np.array([forward(*row) for row in x.tolist()], dtype=float).reshape(len(x))
-
-
-def _local_rows(op, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    return np.array([op.local(tuple(row), o) for row, o in zip(x.tolist(), out.tolist())], dtype=float)
-
-
-def _sequential_sum(x: np.ndarray) -> np.ndarray:
-    """0.0 + x₀ + x₁ + … per row, added left to right as the table's loop adds them (cumsum is sequential)."""
-    return 0.0 + np.cumsum(x, axis=1)[:, -1] if x.shape[1] else np.zeros(len(x))
-
-
-def _first_max(x: np.ndarray) -> np.ndarray:
-    return np.argmax(x, axis=1)  # the first maximum, or the first NaN, as ops._first_max
-
-
-# Array versions of the hot ops' forward and local rules (each row one node; tested against the table).
-# Every other op goes row by row through the table itself.
-ARRAY_FORWARD: dict[str, Callable] = {
-    "add": lambda x: x[:, 0] + x[:, 1],
-    "sub": lambda x: x[:, 0] - x[:, 1],
-    "mul": lambda x: x[:, 0] * x[:, 1],
-    "div": lambda x: x[:, 0] / x[:, 1],  # zero divisors are sent to the table first, which raises
-    "neg": lambda x: -x[:, 0],
-    "relu": lambda x: np.where(x[:, 0] <= 0.0, 0.0, x[:, 0]),
-    "abs": lambda x: np.abs(x[:, 0]),
-    "sum": _sequential_sum,
-    "dot": lambda x: _sequential_sum(x[:, 0:-1:2] * x[:, 1:-1:2]) + x[:, -1],
-    "max": lambda x: x[np.arange(len(x)), _first_max(x)],
-}
-
-
-def _dot_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    local = np.ones_like(x)
-    local[:, 0:-1:2], local[:, 1:-1:2] = x[:, 1:-1:2], x[:, 0:-1:2]
-    return local
-
-
-def _max_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    local = np.zeros_like(x)
-    local[np.arange(len(x)), _first_max(x)] = 1.0
-    return local
-
-
-ARRAY_LOCAL: dict[str, Callable] = {
-    "add": lambda x, out: np.ones_like(x),
-    "sub": lambda x, out: np.broadcast_to([1.0, -1.0], x.shape),
-    "mul": lambda x, out: x[:, ::-1],
-    "div": lambda x, out: np.stack([1.0 / x[:, 1], -out / x[:, 1]], axis=1),
-    "neg": lambda x, out: -np.ones_like(x),
-    "relu": lambda x, out: np.where(x <= 0.0, 0.0, 1.0),
-    "abs": lambda x, out: np.where(x > 0.0, 1.0, np.where(x < 0.0, -1.0, 0.0)),
-    "sum": lambda x, out: np.ones_like(x),
-    "dot": _dot_local,
-    "max": _max_local,
-}
-
-
-@np.errstate(all="ignore")  # overflow to inf and NaN go on silently, as with Python floats
-def array_forward(op, x: np.ndarray) -> np.ndarray:
-    """The forward values of op on each row of x (one node a row)."""
-    if op.key not in ARRAY_FORWARD or op.key == "div" and not x[:, 1].all():
-        return _forward_rows(op, x)
-    return ARRAY_FORWARD[op.key](x)
-
-
-@np.errstate(all="ignore")
-def array_local(op, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """∂out/∂operand for each row of x: an array of x's shape."""
-    rule = ARRAY_LOCAL.get(op.key)
-    return _local_rows(op, x, out) if rule is None else rule(x, out)
-
-
-@dataclass
-class _Group:
-    """The nodes of one op with one operand count at one level: computed together."""
-
-    op: ops.Op
-    out: np.ndarray  # (m,) their slots in the value array
-    operands: np.ndarray  # (m, arity) the slots of their operands (numbers have slots too)
-    positions: np.ndarray  # flat positions in (m, arity) of the edges whose child needs a grad
-    edges: np.ndarray  # those edges' numbers in backward()'s order
-
-
-@dataclass
-class _Level:
-    groups: list[_Group]
-    targets: np.ndarray  # slots of this level's nodes that need a grad
-    bins: np.ndarray  # for bincount: each target once (its starting value), then the target of each incoming edge
-    incoming: np.ndarray  # the numbers of the edges into those targets, in backward()'s order
-
-
-class LevelTape:
-    """A recorded graph replayed level by level, each op at a level as one numpy operation over all its nodes
-    (a node's level is 1 + its children's highest; leaves are level 0).
-
-    Same interface and the same floats as `Tape`: sums are added left to right, and each gradient starts from
-    its old value (leaves) or 0 and receives its contributions in backward()'s order. `source` lists the
-    groups, one line per op and level.
-    """
-
-    def __init__(self, leaves: list[Value], levels: list[_Level], values: np.ndarray, edge_count: int,
-                 root_slot: int, watch_slots: np.ndarray, source: str):
-        self.leaves = tuple(leaves)
-        self.source = source
-        self.watched: list[float] = [math.nan] * len(watch_slots)
-        self._levels, self._values, self._edge_count = levels, values, edge_count
-        self._root_slot, self._watch_slots = root_slot, watch_slots
-        # leaves occupy the first slots, in order; those needing a grad are levels[0].targets
-        self._leaf_slots = np.arange(len(leaves))
-        self._grad_leaves = [self.leaves[k] for k in levels[0].targets.tolist()]
-
-    def run(self) -> float:
-        """Forward and backward on the leaves' current data; returns the root's new value (see `Tape.run`)."""
-        values = self._values.copy()
-        values[self._leaf_slots] = [leaf.data for leaf in self.leaves]
-        grads = np.zeros(len(values))
-        edge_values = np.zeros(self._edge_count)
-        with np.errstate(all="ignore"):  # overflow to inf and NaN go on silently, as with Python floats
-            for level in self._levels[1:]:
-                for group in level.groups:
-                    values[group.out] = array_forward(group.op, values[group.operands])
-            for depth in range(len(self._levels) - 1, -1, -1):
-                level = self._levels[depth]
-                if len(level.targets):
-                    start = [leaf.grad for leaf in self._grad_leaves] if depth == 0 else np.zeros(len(level.targets))
-                    start = np.add(start, level.targets == self._root_slot)  # the seed: root.grad += 1
-                    weights = np.concatenate([start, edge_values[level.incoming]])
-                    grads[level.targets] = np.bincount(level.bins, weights, minlength=len(level.targets))
-                for group in level.groups:
-                    if len(group.edges):
-                        x, out = values[group.operands], values[group.out]
-                        contributions = array_local(group.op, x, out) * grads[group.out][:, None]
-                        edge_values[group.edges] = contributions.ravel()[group.positions]
-        for leaf, g in zip(self._grad_leaves, grads[self._levels[0].targets].tolist()):
-            leaf.grad = g
-        self.watched = values[self._watch_slots].tolist()
-        return float(values[self._root_slot])
-
-    def __repr__(self) -> str:
-        return f"LevelTape({len(self.leaves)} leaves, {len(self._levels)} levels)"
-
-
-def _plan_levels(root: Value, order: list, index: dict, leaves: list, needs_grad: list, watch: list) -> LevelTape:
-    # slots: the leaves first (in tape.leaves order), then the inner nodes, then the numbers folded in
-    inner = [node for node in order if node._prev]
-    slot_of = {node: k for k, node in enumerate(leaves + inner)}
-    needs = {node: needs_grad[index[node]] for node in order}
-    constants: list[float] = []
-
-    def slot(operand) -> int:
-        if isinstance(operand, Value):
-            return slot_of[operand]
-        constants.append(float(operand))
-        return len(order) + len(constants) - 1
-
-    depth = {node: 0 for node in leaves}
-    members: dict[tuple, list] = {}
-    for node in inner:
-        depth[node] = 1 + max(depth[c] for c in node._prev)
-        members.setdefault((depth[node], node.rule.key, len(node.operands)), []).append(node)
-    top = max(depth.values())
-    # number the edges in backward()'s order: nodes in reverse topological order, operands in order
-    edge_number: dict[tuple, int] = {}
-    incoming: list[list[tuple]] = [[] for _ in range(top + 1)]  # per level: (edge number, child)
-    for node in reversed(inner):
-        if needs[node]:
-            for position, operand in enumerate(node.operands):
-                if isinstance(operand, Value) and needs[operand]:
-                    edge_number[(node, position)] = len(edge_number)
-                    incoming[depth[operand]].append((edge_number[(node, position)], operand))
-    groups: list[list[_Group]] = [[] for _ in range(top + 1)]
-    for (level, key, arity), nodes in members.items():
-        operands = np.array([[slot(v) for v in node.operands] for node in nodes], dtype=np.intp).reshape(-1, arity)
-        positions, edges = [], []
-        for row, node in enumerate(nodes):
-            for position in range(arity):
-                if (node, position) in edge_number:
-                    positions.append(row * arity + position)
-                    edges.append(edge_number[(node, position)])
-        groups[level].append(_Group(ops.lookup(key), np.array([slot_of[n] for n in nodes], dtype=np.intp),
-                                    operands, np.array(positions, dtype=np.intp), np.array(edges, dtype=np.intp)))
-    targets: list[list[Value]] = [[] for _ in range(top + 1)]
-    for node in leaves + inner:
-        if needs[node]:
-            targets[depth[node]].append(node)
-    levels = []
-    for level in range(top + 1):
-        local = {node: k for k, node in enumerate(targets[level])}
-        bins = list(range(len(targets[level]))) + [local[child] for _, child in incoming[level]]
-        levels.append(_Level(groups[level], np.array([slot_of[n] for n in targets[level]], dtype=np.intp),
-                             np.array(bins, dtype=np.intp), np.array([e for e, _ in incoming[level]], dtype=np.intp)))
-    values = np.concatenate([np.zeros(len(order)), np.array(constants, dtype=float)])
-    source = "\n".join(f"level {level}: {group.op} ×{len(group.out)} ({group.operands.shape[1]} operands each)"
-                       for level in range(1, top + 1) for group in groups[level])
-    return LevelTape(leaves, levels, values, len(edge_number), slot_of[root],
-                     np.array([slot_of[node] for node in watch], dtype=np.intp), source)
-
-
-# --- training on mini-batches without recording each batch ---
-
-
-def _leaves_like(x) -> tuple[object, list[Value]]:
-    """x (a number or nested lists/arrays of numbers) rebuilt from new leaf Values, and those leaves in order."""
-    array = np.asarray(x, dtype=float)
-    leaves = [Value(v) for v in array.ravel().tolist()]
-    if array.ndim == 0:
-        return leaves[0], leaves
-    nested = np.array(leaves, dtype=object).reshape(array.shape).tolist()
-    return nested, leaves
-
-
-@dataclass
-class _Recording:
-    tape: Tape | LevelTape
-    data_leaves: list[Value]  # the inputs, then the targets, in batch order
-    output_shapes: list  # per sample: None for one Value, else the shape of its nested lists
-
-
-def batch_loss(model: Callable, xb: Sequence, yb: Sequence, loss_fn: Callable, penalty: Callable | None,
-               params: Sequence[Value]) -> tuple[Value, list]:
-    """L = (1/B)·Σ loss_fn(model(x), target) over a mini-batch (+ penalty(params)); returns (L, the outputs)."""
-    outputs = [model(x) for x in xb]
-    loss = engine.sum(loss_fn(s, t) for s, t in zip(outputs, yb)) / len(xb)
-    if penalty is not None:
-        loss = loss + penalty(params)
-    return loss, outputs
-
-
-class CompiledStep:
-    """One training step on a mini-batch, recorded once per batch size and replayed after.
-
-    `step(xb, yb)` does what `train.forward_backward` does —
-    L = (1/B)·Σ loss_fn(model(x), target) (+ penalty(params)), then adds ∂L/∂p into every parameter's grad —
-    and returns (L, outputs) with each sample's output as a float (or a list of floats). The first batch of
-    each size is run through the model with its inputs and targets as leaf Values and the graph is compiled;
-    later batches of that size only set those leaves' data and replay. So the model must make the same graph
-    for every batch (no Python branches on the data), and loss_fn must accept a Value target
-    (F.cross_entropy, F.binary_cross_entropy, F.mse and hinge losses written with Values do).
-    `backend` is passed to `compile`: "numpy" (the default here) runs a batch's samples side by side, level by
-    level, and is the faster one on batches of more than a few samples; "python" on long narrow graphs.
-    """
-
-    def __init__(self, model: Callable, loss_fn: Callable, penalty: Callable | None = None,
-                 params: Sequence[Value] | None = None, backend: str = "numpy"):
-        self.model, self.loss_fn, self.penalty, self.backend = model, loss_fn, penalty, backend
-        if params is None:
-            params = model.parameters()
-        self.params = list(params)
-        self._recordings: dict[int, _Recording] = {}
-
-    def tape(self, batch_size: int) -> Tape | LevelTape:
-        """The tape recorded for batches of `batch_size` samples, to print or inspect.
-
-        Its root is the batch loss L = (1/B)·Σ loss_fn(model(x), target) (+ penalty(params)) with B = batch_size.
-        A size is recorded by the first call with a batch of that size; before that there is no tape: KeyError.
-        """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
-        if batch_size not in self._recordings:
-            recorded = sorted(self._recordings) or "none yet"
-            raise KeyError(f"no tape recorded for batch size {batch_size} (recorded sizes: {recorded}); "
-                           "call the step on a batch of that size first")
-        return self._recordings[batch_size].tape
-
-    def _record(self, xb: Sequence, yb: Sequence) -> _Recording:
-        inputs, targets, data_leaves = [], [], []
-        for x in xb:
-            nested, leaves = _leaves_like(x)
-            inputs.append(nested)
-            data_leaves += leaves
-        for t in yb:
-            nested, leaves = _leaves_like(t)
-            targets.append(nested)
-            data_leaves += leaves
-        with engine.enable_grad():  # the step records its own graph, also inside no_grad()
-            try:
-                outputs = [self.model(x) for x in inputs]
-            except TypeError as error:
-                raise TypeError(f"compiled training needs a model that accepts Value inputs: {error}") from error
-            computed = iter(outputs)  # batch_loss takes the outputs just computed, in order
-            try:
-                loss, _ = batch_loss(lambda x: next(computed), inputs, targets, self.loss_fn, self.penalty,
-                                     self.params)
-            except TypeError as error:
-                raise TypeError(f"compiled training needs a loss_fn that accepts a Value target: {error}") from error
-        watch, shapes = [], []
-        for output in outputs:  # a Value, or nested lists of them (a Conv2d gives y[o][i][j])
-            nested = np.array(output, dtype=object)
-            watch += nested.ravel().tolist()
-            shapes.append(None if isinstance(output, Value) else nested.shape)
-        data = set(data_leaves)
-        grads_for = [leaf for leaf in engine.topological_order(loss) if not leaf._prev and leaf not in data]
-        tape = compile(loss, watch=watch, wrt=grads_for, backend=self.backend)
-        return _Recording(tape, data_leaves, shapes)
-
-    def __call__(self, xb: Sequence, yb: Sequence) -> tuple[float, list]:
-        if len(xb) != len(yb) or not len(xb):
-            raise ValueError(f"a batch needs as many targets as samples, at least one: got {len(xb)} and {len(yb)}")
-        recording = self._recordings.get(len(xb))
-        if recording is None:
-            recording = self._recordings[len(xb)] = self._record(xb, yb)
-        values = np.concatenate([np.asarray(xb, dtype=float).ravel(), np.asarray(yb, dtype=float).ravel()])
-        if len(values) != len(recording.data_leaves):
-            raise ValueError(f"this batch has {len(values)} numbers in its inputs and targets; the batch of the "
-                             f"same size that was recorded had {len(recording.data_leaves)}")
-        for leaf, v in zip(recording.data_leaves, values.tolist()):
-            leaf.data = v
-        loss = recording.tape.run()
-        watched, outputs, start = recording.tape.watched, [], 0
-        for shape in recording.output_shapes:
-            if shape is None:
-                outputs.append(watched[start])
-                start += 1
-            else:
-                size = math.prod(shape)
-                outputs.append(np.array(watched[start:start + size]).reshape(shape).tolist())
-                start += size
-        return loss, outputs

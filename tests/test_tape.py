@@ -5,6 +5,7 @@ import doctest
 import math
 import random
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,11 @@ from hypothesis import strategies as st
 import micrograd_nn as mg
 import micrograd_nn.functional as F
 from micrograd_nn import Value, ops
+from micrograd_nn.derivatives import _SELECTED
 from micrograd_nn.engine import topological_order
 from micrograd_nn.nn import MLP, Conv2d, Flatten, Layer, MaxPool2d, ReLU, Sequential
 from micrograd_nn.optim import Adam
-from micrograd_nn.tape import NAMESPACE, CompiledStep, array_forward, array_local, template
+from micrograd_nn.tape import NAMESPACE, CompiledStep, array_contributions, array_forward, array_local, template
 from micrograd_nn.testing import finite_values, programs, wide_values
 from micrograd_nn.train import fit, forward_backward
 
@@ -301,6 +303,15 @@ def test_every_op_of_the_table_has_an_operand_generator_here():
     assert set(ops.OPS) <= set(OPERANDS) | {"pow", "cross_entropy", "bce"}
 
 
+def _not_selected_by(op, i: int, operands: list, local: float) -> bool:
+    """derivatives._SELECTED: whether a zero local derivative of operand i means the op did not select it."""
+    if local != 0.0 or op.key not in _SELECTED:
+        return False
+    if op.key == "exp_pow":
+        return i == 0 and operands[1] == 0.0
+    return _SELECTED[op.key] in (None, i - len(operands))
+
+
 @pytest.mark.parametrize("key", sorted(set(OPERANDS) | {"pow", "cross_entropy", "bce"}))
 @given(data=st.data())
 def test_template_gives_the_tables_forward_and_local_floats(key, data):
@@ -327,11 +338,17 @@ def test_template_gives_the_tables_forward_and_local_floats(key, data):
         return
     for from_template, expected in zip(locals_from_template, local, strict=True):
         assert same(from_template, expected)
-    # and the numpy rules, on a batch of two nodes with these operands
-    rows = np.array([operands, operands])
-    forward_rows = array_forward(op, rows)
+    # and the numpy rules, on a batch of two nodes with these operands (x[i] holds operand i of each node)
+    x = np.array([operands, operands]).T
+    forward_rows = array_forward(op, x)
     assert same(forward_rows[1], out)
-    assert all(same(a, b) for a, b in zip(array_local(op, rows, forward_rows)[1], local, strict=True))
+    assert all(same(a, b) for a, b in zip(array_local(op, x, forward_rows)[:, 1], local, strict=True))
+    # local · g, also under an infinite g: an operand the op did not select gets 0, as backward() gives it
+    for g in (0.75, math.inf):
+        sent = array_contributions(op, x, forward_rows, np.array([g, g]))[:, 1]
+        expected = [0.0 if _not_selected_by(op, i, operands, v) and not math.isfinite(g) else v * g
+                    for i, v in enumerate(local)]
+        assert all(same(a, b) for a, b in zip(sent, expected, strict=True))
 
 
 # --- training on mini-batches ---
@@ -443,3 +460,136 @@ def test_compiled_step_returns_nested_outputs_as_the_model_does():
         expected_loss, expected = forward_backward(conv, xb, yb, loss_fn, None, conv.parameters())
         assert loss == expected_loss
         assert outputs == [[[[v.data for v in row] for row in plane] for plane in y] for y in expected]
+
+
+# --- an operand relu or max did not select gets 0, also under an infinite gradient ---
+
+
+def dead_relu_under_an_infinite_slope(x):
+    return x[0].relu() ** 0.5  # at x = −1: relu gives 0, and d(u^0.5)/du = 0.5·0^(−0.5) = ∞
+
+
+def losing_operand_of_a_max(x):
+    return mg.maximum([x[0], x[1] * 1.0]) ** 0.5  # the loser of max(0, −1), then the same ∞ slope
+
+
+def dead_relu_in_a_loss(x):
+    return F.cross_entropy([x[0].relu(), x[1]], Value(0.0)) * math.inf
+
+
+@pytest.mark.parametrize("program, values, dead", [(dead_relu_under_an_infinite_slope, [-1.0], 0),
+                                                   (losing_operand_of_a_max, [0.0, -1.0], 1),
+                                                   (dead_relu_in_a_loss, [-2.0, 1.0], 0)])
+def test_an_operand_that_was_not_selected_gets_zero_not_nan_under_an_infinite_upstream(program, values, dead):
+    expected = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in values]
+    torch_program = {dead_relu_under_an_infinite_slope: lambda t: torch.relu(t[0]) ** 0.5,
+                     losing_operand_of_a_max: lambda t: torch.maximum(t[0], t[1] * 1.0) ** 0.5,
+                     dead_relu_in_a_loss: lambda t: torch.nn.functional.cross_entropy(
+                         torch.stack([torch.relu(t[0]), t[1]])[None], torch.tensor([0])) * math.inf}[program]
+    torch_program(expected).backward()
+    reference = [t.grad.item() for t in expected]
+    _, leaves = rebuilt(program, values)
+    assert [leaf.grad for leaf in leaves] == reference  # backward()
+    fresh = [Value(v) for v in values]
+    assert [g.data for g in mg.grad(program(fresh), fresh)] == reference
+    for backend in BACKENDS:
+        leaves = [Value(v) for v in values]
+        tape = mg.compile(program(leaves), backend=backend)
+        tape.run()
+        assert [leaf.grad for leaf in leaves] == reference, backend
+    assert reference[dead] == 0.0  # exactly 0, not NaN; the others get what PyTorch gives (±∞)
+
+
+# --- long sums, threads, numpy ---
+
+
+@pytest.mark.parametrize("make, n", [(lambda xs: mg.sum(xs), 50_000), (lambda xs: F.l2(xs), 5_000),
+                                     (lambda xs: mg.dot(xs, xs[::-1]), 5_000),
+                                     (lambda xs: F.mse(mg.sum(xs), 1.0), 5_000)], ids=["sum", "l2", "dot", "mse"])
+def test_a_sum_or_dot_of_thousands_of_operands_compiles_and_replays_exactly(make, n):
+    rng = random.Random(5)
+    xs = [Value(rng.uniform(-1, 1)) for _ in range(n)]
+    tape = mg.compile(make(xs))  # one chained expression would exhaust the parser's stack (RecursionError)
+    for x in xs:
+        x.data = rng.uniform(-1, 1)
+    replayed = tape.run()
+    grads = [x.grad for x in xs]
+    fresh = [Value(x.data) for x in xs]
+    root = make(fresh)
+    root.backward()
+    assert replayed == root.data
+    assert grads == [x.grad for x in fresh]
+    assert max(len(line) for line in tape.source.splitlines()) < 2_000_000
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shared", ["one tape", "two tapes over one parameter"])
+def test_runs_from_several_threads_add_every_contribution(backend, shared):
+    import threading
+
+    def tapes_over(w):  # tanh: the straight-line Python makes calls, where a thread can be switched out
+        xs = [Value(i / 1000) for i in range(500)]
+        tapes = [mg.compile(mg.sum((w * x).tanh() for x in xs), wrt=[w], backend=backend) for _ in range(2)]
+        return [tapes[0]] * 2 if shared == "one tape" else tapes
+
+    runs, w, alone = 100, Value(0.5), Value(0.5)
+    for tape in tapes_over(alone) * runs:  # the same runs one after another: every run adds the same number
+        tape.run()
+    tapes = tapes_over(w)
+    start = threading.Barrier(len(tapes))
+
+    def work(tape):
+        start.wait()
+        for _ in range(runs):
+            tape.run()
+
+    threads = [threading.Thread(target=work, args=(tape,)) for tape in tapes]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, in the middle of runs
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert w.grad == alone.grad  # unlocked, about half of the contributions were lost
+
+
+def test_importing_the_library_and_the_python_tape_need_no_numpy():
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+
+        class NoNumpy:
+            def find_spec(self, name, path=None, target=None):
+                if name == "numpy" or name.startswith("numpy."):
+                    raise ImportError(f"No module named {name!r} (blocked for this test)")
+
+        sys.meta_path.insert(0, NoNumpy())
+        import micrograd_nn as mg
+        from micrograd_nn.tape import CompiledStep, compile
+        from micrograd_nn.nn import MLP
+        import micrograd_nn.functional as F
+
+        x, w = mg.Value(2.0), mg.Value(-3.0)
+        tape = compile((x * w).relu() + x)
+        x.data = -1.0
+        assert (tape.run(), x.grad, w.grad) == (2.0, -2.0, -1.0)
+        step = CompiledStep(MLP(2, [3, 1]), F.mse)
+        assert step.backend == "python"
+        first, _ = step([[0.5, -1.0], [1.0, 2.0]], [1.0, 0.0])
+        again, _ = step([[0.5, -1.0], [1.0, 2.0]], [1.0, 0.0])
+        assert first == again
+        try:
+            compile(x * w, backend="numpy")
+        except ImportError as error:
+            print("numpy backend:", error)
+        assert "numpy" not in sys.modules
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["numpy backend: No module named 'numpy' (blocked for this test)", "ok"]

@@ -1,0 +1,172 @@
+"""Training on mini-batches without recording each batch: `CompiledStep` records a batch's loss graph once per
+batch size (`micrograd_nn.tape.compile`) and replays it on every later batch of that size."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from . import engine
+from .engine import Value
+
+__all__ = ["CompiledStep", "batch_loss"]
+
+
+def _flat(x, item: Callable = float) -> tuple[list, tuple[int, ...] | None]:
+    """x (a number, or nested lists/tuples/arrays of numbers) as its numbers in order and its shape (None: a number).
+
+    Numpy arrays are read with their own `ravel`, nested lists walked here: numpy is not needed for lists.
+    item: applied to each entry (a model's outputs are Values, kept as they are)."""
+    if hasattr(x, "ravel") and hasattr(x, "shape"):  # a numpy array (or number): one call
+        return [float(v) for v in x.ravel().tolist()], (tuple(x.shape) or None)
+    if not isinstance(x, (list, tuple)):
+        return [item(x)], None
+    shape, probe = [], x
+    while isinstance(probe, (list, tuple)):
+        shape.append(len(probe))
+        probe = probe[0] if probe else None
+    numbers = list(x)
+    for _ in shape[1:]:
+        numbers = [v for row in numbers for v in (row.tolist() if hasattr(row, "tolist") else row)]
+    if len(numbers) != math.prod(shape):
+        raise ValueError(f"nested lists are ragged: shape {shape} holds {len(numbers)} numbers")
+    return [item(v) for v in numbers], tuple(shape)
+
+
+def _numpy_available() -> bool:
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _same(x):
+    return x
+
+
+def _nest(values: list, shape: tuple[int, ...] | None):
+    """The flat `values` as nested lists of `shape` (the first value alone for None)."""
+    if shape is None:
+        return values[0]
+    for size in reversed(shape[1:]):
+        values = [values[i:i + size] for i in range(0, len(values), size)]
+    return values
+
+
+def _leaves_like(x) -> tuple[object, list[Value]]:
+    """x (a number or nested lists/arrays of numbers) rebuilt from new leaf Values, and those leaves in order."""
+    numbers, shape = _flat(x)
+    leaves = [Value(v) for v in numbers]
+    return _nest(leaves, shape), leaves
+
+
+@dataclass
+class _Recording:
+    tape: object  # a Tape or a LevelTape
+    data_leaves: list[Value]  # the inputs, then the targets, in batch order
+    output_shapes: list  # per sample: None for one Value, else the shape of its nested lists
+
+
+def batch_loss(model: Callable, xb: Sequence, yb: Sequence, loss_fn: Callable, penalty: Callable | None,
+               params: Sequence[Value]) -> tuple[Value, list]:
+    """L = (1/B)·Σ loss_fn(model(x), target) over a mini-batch (+ penalty(params)); returns (L, the outputs)."""
+    outputs = [model(x) for x in xb]
+    loss = engine.sum(loss_fn(s, t) for s, t in zip(outputs, yb)) / len(xb)
+    if penalty is not None:
+        loss = loss + penalty(params)
+    return loss, outputs
+
+
+class CompiledStep:
+    """One training step on a mini-batch, recorded once per batch size and replayed after.
+
+    `step(xb, yb)` does what `train.forward_backward` does —
+    L = (1/B)·Σ loss_fn(model(x), target) (+ penalty(params)), then adds ∂L/∂p into every parameter's grad —
+    and returns (L, outputs) with each sample's output as a float (or a list of floats). The first batch of
+    each size is run through the model with its inputs and targets as leaf Values and the graph is compiled;
+    later batches of that size only set those leaves' data and replay. So the model must make the same graph
+    for every batch (no Python branches on the data), and loss_fn must accept a Value target
+    (F.cross_entropy, F.binary_cross_entropy, F.mse and hinge losses written with Values do).
+    `backend` is passed to `compile`: "numpy" (the default where numpy is installed) runs a batch's samples side
+    by side, level by level, and is the faster one on batches of more than a few samples; "python" (the default
+    without numpy) on long narrow graphs.
+    """
+
+    def __init__(self, model: Callable, loss_fn: Callable, penalty: Callable | None = None,
+                 params: Sequence[Value] | None = None, backend: str | None = None):
+        if backend is None:
+            backend = "numpy" if _numpy_available() else "python"
+        self.model, self.loss_fn, self.penalty, self.backend = model, loss_fn, penalty, backend
+        if params is None:
+            params = model.parameters()
+        self.params = list(params)
+        self._recordings: dict[int, _Recording] = {}
+
+    def tape(self, batch_size: int):
+        """The tape recorded for batches of `batch_size` samples, to print or inspect.
+
+        Its root is the batch loss L = (1/B)·Σ loss_fn(model(x), target) (+ penalty(params)) with B = batch_size.
+        A size is recorded by the first call with a batch of that size; before that there is no tape: KeyError.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+        if batch_size not in self._recordings:
+            recorded = sorted(self._recordings) or "none yet"
+            raise KeyError(f"no tape recorded for batch size {batch_size} (recorded sizes: {recorded}); "
+                           "call the step on a batch of that size first")
+        return self._recordings[batch_size].tape
+
+    def _record(self, xb: Sequence, yb: Sequence) -> _Recording:
+        inputs, targets, data_leaves = [], [], []
+        for x in xb:
+            nested, leaves = _leaves_like(x)
+            inputs.append(nested)
+            data_leaves += leaves
+        for t in yb:
+            nested, leaves = _leaves_like(t)
+            targets.append(nested)
+            data_leaves += leaves
+        with engine.enable_grad():  # the step records its own graph, also inside no_grad()
+            try:
+                outputs = [self.model(x) for x in inputs]
+            except TypeError as error:
+                raise TypeError(f"compiled training needs a model that accepts Value inputs: {error}") from error
+            computed = iter(outputs)  # batch_loss takes the outputs just computed, in order
+            try:
+                loss, _ = batch_loss(lambda x: next(computed), inputs, targets, self.loss_fn, self.penalty,
+                                     self.params)
+            except TypeError as error:
+                raise TypeError(f"compiled training needs a loss_fn that accepts a Value target: {error}") from error
+        from .tape import compile  # the tape module imports this one
+
+        watch, shapes = [], []
+        for output in outputs:  # a Value, or nested lists of them (a Conv2d gives y[o][i][j])
+            nodes, shape = _flat(output, item=_same)
+            watch += nodes
+            shapes.append(shape)
+        data = set(data_leaves)
+        grads_for = [leaf for leaf in engine.topological_order(loss) if not leaf._prev and leaf not in data]
+        tape = compile(loss, watch=watch, wrt=grads_for, backend=self.backend)
+        return _Recording(tape, data_leaves, shapes)
+
+    def __call__(self, xb: Sequence, yb: Sequence) -> tuple[float, list]:
+        if len(xb) != len(yb) or not len(xb):
+            raise ValueError(f"a batch needs as many targets as samples, at least one: got {len(xb)} and {len(yb)}")
+        recording = self._recordings.get(len(xb))
+        if recording is None:
+            recording = self._recordings[len(xb)] = self._record(xb, yb)
+        values = _flat(xb)[0] + _flat(yb)[0]
+        if len(values) != len(recording.data_leaves):
+            raise ValueError(f"this batch has {len(values)} numbers in its inputs and targets; the batch of the "
+                             f"same size that was recorded had {len(recording.data_leaves)}")
+        for leaf, v in zip(recording.data_leaves, values):
+            leaf.data = v
+        loss = recording.tape.run()
+        watched, outputs, start = recording.tape.watched, [], 0
+        for shape in recording.output_shapes:
+            size = 1 if shape is None else math.prod(shape)
+            outputs.append(_nest(watched[start:start + size], shape))
+            start += size
+        return loss, outputs

@@ -1,0 +1,432 @@
+"""Compiled replay with numpy (`compile(root, backend="numpy")`): a recorded graph run level by level.
+
+A node's level is one more than its children's highest (leaves are level 0). The nodes of one op with one
+operand count at one level form a group, and a run computes each group as one array operation: forward from
+the lowest level up, backward from the highest down. Every value lives in one array of slots (the leaves, then
+the inner nodes, then the numbers folded into the graph), so a group's operands are one gather `values[S]`
+with S its (nodes × operands) table of slots.
+
+The floats are `backward()`'s, bit for bit. Forward: a sum or a dot adds its terms left to right (`cumsum` is
+sequential), the other ops are elementwise. Backward: `backward()` adds into each node's gradient its
+contributions in one fixed order (parents in reverse topological order, operands in order), starting from 0
+(inner nodes) or the old value (leaves). So each contribution has a fixed place in one buffer: per group of
+receiving nodes, their starting values, then every edge into them in that order; `np.bincount` then adds each
+node's entries in buffer order, which is that order. A group's contributions are written straight to their
+places, and the group receiving them sums them just before it sends its own.
+
+Recording is a single pass over the nodes in Python (their operands' slots, their levels) and the rest in
+numpy: which nodes need a gradient, and the edges' places, by one sort.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from . import ops
+from .derivatives import _SELECTED
+from .engine import Value
+from .ops import DOT
+
+__all__ = ["LevelTape", "plan", "array_forward", "array_local", "array_contributions"]
+
+
+# --- each op on many nodes at once: x[i] holds operand i of every node (operand-major, so each is contiguous) ---
+
+
+def _forward_rows(op, x: np.ndarray) -> np.ndarray:
+    """op's forward value for every node, through the table (exact, and its errors)."""
+    forward = op.forward
+    return np.array([forward(*operands) for operands in x.T.tolist()], dtype=float).reshape(x.shape[1])
+
+
+def _local_rows(op, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.array([op.local(tuple(operands), o) for operands, o in zip(x.T.tolist(), out.tolist())],
+                    dtype=float).reshape(x.shape[::-1]).T
+
+
+def _sequential_sum(terms: np.ndarray) -> np.ndarray:
+    """0.0 + t₀ + t₁ + … for every node, added left to right as the table's loop adds them."""
+    if len(terms) == 0:
+        return np.zeros(terms.shape[1])
+    if terms.shape[1] < 16:  # few nodes, maybe many terms each: one cumsum (sequential) beats a loop
+        return 0.0 + np.cumsum(terms, axis=0)[-1]
+    total = 0.0 + terms[0]
+    for term in terms[1:]:
+        total += term
+    return total
+
+
+def _first_max(x: np.ndarray) -> np.ndarray:
+    return np.argmax(x, axis=0)  # the first maximum, or the first NaN, as ops._first_max
+
+
+# Array versions of the hot ops' forward and local rules (tested against the table).
+# Every other op goes node by node through the table itself.
+ARRAY_FORWARD: dict[str, Callable] = {
+    "add": lambda x: x[0] + x[1],
+    "sub": lambda x: x[0] - x[1],
+    "mul": lambda x: x[0] * x[1],
+    "div": lambda x: x[0] / x[1],  # zero divisors are sent to the table first, which raises
+    "neg": lambda x: -x[0],
+    "relu": lambda x: np.where(x[0] <= 0.0, 0.0, x[0]),
+    "abs": lambda x: np.abs(x[0]),
+    "sum": _sequential_sum,
+    "dot": lambda x: _sequential_sum(x[0:-1:2] * x[1:-1:2]) + x[-1],
+    "max": lambda x: x[_first_max(x), np.arange(x.shape[1])],
+}
+
+
+def _dot_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    local = np.ones_like(x)
+    local[0:-1:2], local[1:-1:2] = x[1:-1:2], x[0:-1:2]
+    return local
+
+
+def _max_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    local = np.zeros_like(x)
+    local[_first_max(x), np.arange(x.shape[1])] = 1.0
+    return local
+
+
+ARRAY_LOCAL: dict[str, Callable] = {
+    "add": lambda x, out: np.ones_like(x),
+    "sub": lambda x, out: np.stack([np.ones(x.shape[1]), -np.ones(x.shape[1])]),
+    "mul": lambda x, out: x[::-1],
+    "div": lambda x, out: np.stack([1.0 / x[1], -out / x[1]]),
+    "neg": lambda x, out: -np.ones_like(x),
+    "relu": lambda x, out: np.where(x <= 0.0, 0.0, 1.0),
+    "abs": lambda x, out: np.where(x > 0.0, 1.0, np.where(x < 0.0, -1.0, 0.0)),
+    "sum": lambda x, out: np.ones_like(x),
+    "dot": _dot_local,
+    "max": _max_local,
+}
+
+
+def _forward(op, x: np.ndarray) -> np.ndarray:
+    if op.key not in ARRAY_FORWARD or op.key == "div" and not x[1].all():
+        return _forward_rows(op, x)
+    return ARRAY_FORWARD[op.key](x)
+
+
+def _local(op, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    rule = ARRAY_LOCAL.get(op.key)
+    return _local_rows(op, x, out) if rule is None else rule(x, out)
+
+
+def _dot_contributions(x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """∂z/∂wᵢ·g = xᵢ·g, ∂z/∂xᵢ·g = wᵢ·g, ∂z/∂b·g = g: the local rule times g without the array of locals."""
+    c = np.empty_like(x)
+    np.multiply(x[1:-1:2], g, out=c[0:-1:2])
+    np.multiply(x[0:-1:2], g, out=c[1:-1:2])
+    c[-1] = g
+    return c
+
+
+# local · g for each edge, where a shortcut gives the same floats. relu and max send exactly 0 to an operand
+# they did not select, also when g is ±inf or NaN (as backward() and PyTorch do), not 0·∞ = NaN.
+ARRAY_CONTRIBUTIONS: dict[str, Callable] = {
+    "dot": _dot_contributions,
+    "add": lambda x, out, g: np.broadcast_to(g, x.shape),
+    "sum": lambda x, out, g: np.broadcast_to(g, x.shape),
+    "mul": lambda x, out, g: x[::-1] * g,
+    "relu": lambda x, out, g: np.where(x[0] <= 0.0, 0.0, g)[None],
+}
+
+
+def _contributions(op, x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np.ndarray:
+    rule = ARRAY_CONTRIBUTIONS.get(op.key)
+    if rule is not None:
+        return rule(x, out, g)
+    contributions = _local(op, x, out) * g
+    if op.key in _SELECTED and not np.isfinite(g).all():
+        _send_zero_where_not_selected(op.key, x, contributions, g)
+    return contributions
+
+
+def _send_zero_where_not_selected(key: str, x: np.ndarray, contributions: np.ndarray, g: np.ndarray) -> None:
+    """The positions derivatives._SELECTED names get exactly 0 where their local derivative is 0."""
+    position = _SELECTED[key]
+    if key == "max":
+        contributions[:] = 0.0
+        contributions[_first_max(x), np.arange(x.shape[1])] = g
+    elif key == "exp_pow":  # the base, at exponent 0
+        contributions[0, x[1] == 0.0] = 0.0
+    elif position is not None:  # the class index of a cross-entropy
+        contributions[position] = 0.0
+
+
+@np.errstate(all="ignore")  # overflow to inf and NaN go on silently, as with Python floats
+def array_forward(op, x: np.ndarray) -> np.ndarray:
+    """The forward values of op on many nodes: x[i] holds operand i of each node."""
+    return _forward(op, x)
+
+
+@np.errstate(all="ignore")
+def array_local(op, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """∂out/∂operand for each operand of each node: an array of x's shape."""
+    return _local(op, x, out)
+
+
+@np.errstate(all="ignore")
+def array_contributions(op, x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """local · g for each operand of each node: what backward() adds into the operand's gradient."""
+    return _contributions(op, x, out, g)
+
+
+# --- the plan and its replay ---
+
+
+class _Group:
+    """The nodes of one op with one operand count at one level; their slots are one range of the value array."""
+
+    __slots__ = ("op", "level", "out", "operands", "segment", "bins", "sends")
+
+    def __init__(self, op: ops.Op, level: int, out: slice, operands: np.ndarray):
+        self.op, self.level = op, level
+        self.out = out  # the nodes' slots
+        self.operands = operands  # (arity, m): operands[i, j] is the slot of operand i of node j
+        self.segment: slice | None = None  # where the nodes' starting grads and incoming edges are in the buffer
+        self.bins: np.ndarray | None = None  # the node of each entry of that segment, for bincount
+        # per receiving group: (which contributions: operand rows or flat positions in (arity, m), where they go)
+        self.sends: list[tuple] = []
+
+    @property
+    def size(self) -> int:
+        return self.operands.shape[1]
+
+
+class LevelTape:
+    """A recorded graph replayed level by level, each op at a level as one numpy operation over all its nodes
+    (a node's level is 1 + its children's highest; leaves are level 0).
+
+    Same interface and the same floats as `Tape`. `source` lists the groups, one line per op and level.
+    """
+
+    def __init__(self, leaves: list[Value], groups: list[_Group], values: np.ndarray, buffer: np.ndarray,
+                 starts_at: np.ndarray, leaf_segment: slice, leaf_bins: np.ndarray, grad_leaves: np.ndarray,
+                 root_slot: int, watch_slots: np.ndarray, source: str):
+        self.leaves = tuple(leaves)
+        self.source = source
+        self.watched: list[float] = [math.nan] * len(watch_slots)
+        self._groups = groups  # in forward order (by level); backward runs those that receive, in reverse
+        self._backward = [k for k in range(len(groups) - 1, -1, -1) if groups[k].segment is not None]
+        self._values, self._buffer = values, buffer
+        self._starts_at, self._starts = starts_at, buffer[starts_at]  # every other entry is written by each run
+        self._leaf_segment, self._leaf_bins = leaf_segment, leaf_bins
+        self._grad_leaf_index = grad_leaves  # which leaves get a grad (indices into leaves)
+        self._grad_leaves = [self.leaves[k] for k in grad_leaves.tolist()]
+        self._leaf_starts = leaf_segment.start + grad_leaves  # their old grads start their sums
+        self._root_slot = root_slot
+        # a leaf as the root: the seed root.grad += 1 goes into its starting grad
+        self._seeded_leaf = grad_leaves.tolist().index(root_slot) if root_slot in grad_leaves.tolist() else None
+        self._watch_slots = watch_slots
+
+    def run(self) -> float:
+        """Forward and backward on the leaves' current data; returns the root's new value (see `Tape.run`)."""
+        values = self._values.copy()
+        values[:len(self.leaves)] = [leaf.data for leaf in self.leaves]
+        return self._run(values)
+
+    def _run(self, values: np.ndarray) -> float:
+        from .tape import RUN_LOCK
+
+        operands = []
+        with np.errstate(all="ignore"):  # overflow to inf and NaN go on silently, as with Python floats
+            for group in self._groups:
+                x = values.take(group.operands)
+                operands.append(x)
+                values[group.out] = _forward(group.op, x)
+            buffer = np.empty(len(self._buffer))
+            buffer[self._starts_at] = self._starts
+            with RUN_LOCK:  # the leaves' grads are read, added to and written back as one step
+                starts = [leaf.grad for leaf in self._grad_leaves]
+                if self._seeded_leaf is not None:
+                    starts[self._seeded_leaf] += 1.0
+                buffer[self._leaf_starts] = starts
+                for k in self._backward:
+                    group = self._groups[k]
+                    grads = np.bincount(group.bins, buffer[group.segment], minlength=group.size)
+                    if group.sends:
+                        sent = _contributions(group.op, operands[k], values[group.out], grads)
+                        for which, where in group.sends:
+                            if type(which) is slice:  # whole operand rows, into one block
+                                buffer[where].reshape(-1, group.size)[...] = sent[which]
+                            else:
+                                buffer[where] = sent.ravel()[which]
+                if self._grad_leaves:
+                    grads = np.bincount(self._leaf_bins, buffer[self._leaf_segment], minlength=len(self.leaves))
+                    for leaf, g in zip(self._grad_leaves, grads[self._grad_leaf_index].tolist()):
+                        leaf.grad = g
+        self.watched = values[self._watch_slots].tolist()
+        return float(values[self._root_slot])
+
+    def __repr__(self) -> str:
+        levels = max((group.level for group in self._groups), default=0)
+        return f"LevelTape({len(self.leaves)} leaves, {levels + 1} levels)"
+
+
+def _operand_slots(order: list[Value], number: dict, constants: list[float]) -> tuple[list, list]:
+    """Each inner node's operands as numbers (its topological position; a number folded in gets one of its
+    own after the nodes'), and each node's level. Leaves get an empty list."""
+    n_nodes = len(order)
+    level = [0] * n_nodes
+    operands_of = []
+    for k, node in enumerate(order):
+        args = node._args
+        if not node._prev:
+            operands_of.append(())
+            continue
+        if args is None:  # every operand is a child Value
+            slots = [number[child] for child in node._prev]
+        else:
+            if node._op is DOT:  # stored as (ws, xs, bias)
+                ws, xs, bias = args
+                args = [v for pair in zip(ws, xs) for v in pair]
+                args.append(bias)
+            slots = []
+            for v in args:
+                if isinstance(v, Value):
+                    slots.append(number[v])
+                else:
+                    slots.append(n_nodes + len(constants))
+                    constants.append(float(v))
+                    level.append(0)
+        level[k] = 1 + max(map(level.__getitem__, slots))
+        operands_of.append(slots)
+    return operands_of, level
+
+
+def _blocks(edges: np.ndarray, sender: np.ndarray, rank: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+    """A receiver's incoming edges laid out as one block per sending group (each in the sender's own order,
+    the blocks by their first edge in backward order), if that keeps every node's edges in backward order;
+    else None. A block is written by one copy instead of edge by edge."""
+    if not len(edges):
+        return edges
+    senders = np.unique(sender[edges])
+    first_rank = [rank[edges[sender[edges] == s]].min() for s in senders.tolist()]
+    layout = np.concatenate([edges[sender[edges] == s] for s in senders[np.argsort(first_rank)].tolist()])
+    by_target = np.argsort(target[layout], kind="stable")
+    t, r = target[layout][by_target], rank[layout][by_target]
+    return layout if np.all((t[1:] != t[:-1]) | (r[1:] > r[:-1])) else None
+
+
+def _send(flat: np.ndarray, places: np.ndarray, m: int, block: bool) -> tuple:
+    """How a group writes its edges into one receiver's segment: (a slice of operand rows, a slice) when they
+    are evenly spaced whole operand rows landing in one block, (flat positions, a slice) for another block,
+    (flat positions, their places) else."""
+    if not block:
+        return flat, places
+    where = slice(int(places[0]), int(places[0]) + len(flat))
+    rows, counts = np.unique(flat // m, return_counts=True)
+    if (counts == m).all():
+        step = int(rows[1] - rows[0]) if len(rows) > 1 else 1
+        if np.array_equal(rows, np.arange(rows[0], rows[-1] + 1, step)):
+            return slice(int(rows[0]), int(rows[-1]) + 1, step), where
+    return flat, where
+
+
+def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> LevelTape:
+    """Record the graph in `order` (topological) for a level-by-level replay with numpy."""
+    number = {node: k for k, node in enumerate(order)}
+    constants: list[float] = []
+    operands_of, level = _operand_slots(order, number, constants)
+    n_nodes, n_leaves = len(order), len(leaves)
+
+    # groups: one op, one operand count, one level; in order of level, then of first appearance
+    members: dict[tuple, list[int]] = {}
+    for k, node in enumerate(order):
+        if node._prev:
+            members.setdefault((level[k], node._op.key, len(operands_of[k])), []).append(k)
+    keys = sorted(members, key=lambda key: key[0])
+    # slots: the leaves (in tape.leaves order), each group's nodes in one range, then the numbers
+    slot = np.empty(n_nodes + len(constants), dtype=np.intp)
+    slot[[number[leaf] for leaf in leaves]] = np.arange(n_leaves)
+    inner_order = np.array([k for key in keys for k in members[key][::-1]], dtype=np.intp)
+    slot[inner_order] = np.arange(n_leaves, n_nodes)
+    slot[n_nodes:] = np.arange(n_nodes, len(slot))
+    values = np.zeros(len(slot))
+    values[n_nodes:] = constants
+    groups: list[_Group] = []
+    positions: list[np.ndarray] = []  # per group: its nodes' topological positions
+    start = n_leaves
+    for key in keys:
+        ks = members[key][::-1]  # latest first: the order backward() sends their contributions in
+        arity = key[2]
+        table = np.array([operands_of[k] for k in ks], dtype=np.intp).reshape(len(ks), arity)
+        groups.append(_Group(ops.lookup(key[1]), key[0], slice(start, start + len(ks)),
+                             np.ascontiguousarray(slot[table].T)))
+        positions.append(np.array(ks, dtype=np.intp))
+        start += len(ks)
+
+    # which slots need a gradient: a wanted leaf, or a node with such an operand
+    needs = np.zeros(len(values), dtype=bool)
+    needs[[k for k, leaf in enumerate(leaves) if leaf in wanted]] = True
+    for group in groups:
+        needs[group.out] = needs[group.operands].any(axis=0)
+
+    # the edges: for each, its target slot and its rank in backward()'s order (parents in reverse
+    # topological order, then operands in order)
+    most = max((group.operands.shape[0] for group in groups), default=1)
+    targets, ranks, senders, flat_positions = [], [], [], []  # per sending group
+    for g, (group, position) in enumerate(zip(groups, positions)):
+        flat = np.flatnonzero(needs[group.operands])
+        if not len(flat):
+            continue
+        operand, node = np.divmod(flat, group.size)
+        targets.append(group.operands.ravel()[flat])
+        ranks.append((n_nodes - 1 - position[node]) * most + operand)
+        senders.append(g)
+        flat_positions.append(flat)
+    targets_all = np.concatenate(targets) if targets else np.zeros(0, dtype=np.intp)
+    ranks_all = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.intp)
+
+    # the receiving groups, in backward order (highest level first), then the leaves; each gets a segment of
+    # the buffer: its nodes' starting grads, then its incoming edges by rank
+    receivers = [g for g in range(len(groups) - 1, -1, -1) if needs[groups[g].out].any()]
+    receiver_of_slot = np.full(len(values), -1, dtype=np.intp)
+    row_of_slot = np.zeros(len(values), dtype=np.intp)
+    for r, g in enumerate(receivers):
+        receiver_of_slot[groups[g].out] = r
+        row_of_slot[groups[g].out] = np.arange(groups[g].size)
+    receiver_of_slot[:n_leaves] = len(receivers)
+    row_of_slot[:n_leaves] = np.arange(n_leaves)
+    sizes = [groups[g].size for g in receivers] + [n_leaves]
+    receiving = receiver_of_slot[targets_all]
+    sender_all = np.repeat(np.arange(len(senders)), [len(flat) for flat in flat_positions])
+    by_receiver = np.argsort(receiving, kind="stable")  # each receiver's edges, in the senders' own order
+    bounds = np.searchsorted(receiving[by_receiver], np.arange(len(sizes) + 1))
+    place = np.empty(len(targets_all), dtype=np.intp)
+    in_blocks = np.zeros(len(sizes), dtype=bool)
+    segments, bins, start = [], [], 0
+    for r, size in enumerate(sizes):
+        edges = by_receiver[bounds[r]:bounds[r + 1]]
+        layout = _blocks(edges, sender_all, ranks_all, targets_all)
+        in_blocks[r] = layout is not None
+        if layout is None:  # one edge at a time, by rank
+            layout = edges[np.argsort(ranks_all[edges], kind="stable")]
+        place[layout] = start + size + np.arange(len(layout))
+        segments.append(slice(start, start + size + len(layout)))
+        bins.append(np.concatenate([np.arange(size), row_of_slot[targets_all[layout]]]))
+        start += size + len(layout)
+    for r, g in enumerate(receivers):
+        groups[g].segment, groups[g].bins = segments[r], bins[r]
+    first = 0
+    for g, flat in zip(senders, flat_positions):  # a sender receives too: it needs a grad to send one
+        group, edges = groups[g], np.arange(first, first + len(flat))
+        first += len(flat)
+        group.sends = [_send(flat[receiving[edges] == r], place[edges[receiving[edges] == r]], group.size,
+                             in_blocks[r]) for r in np.unique(receiving[edges]).tolist()]
+    starts_at = np.concatenate([np.arange(segment.start, segment.start + size)
+                                for segment, size in zip(segments, sizes)])
+    buffer = np.zeros(start)  # the starting grads are 0, but for the seed: root.grad = 0, then += 1
+    root_slot = int(slot[number[root]])
+    if root_slot >= n_leaves:
+        buffer[segments[receiver_of_slot[root_slot]].start + row_of_slot[root_slot]] = 1.0
+    source = "\n".join(f"level {group.level}: {group.op} ×{group.size} ({group.operands.shape[0]} operands each)"
+                       for group in groups)
+    return LevelTape(leaves, groups, values, buffer, starts_at, segments[-1], bins[-1],
+                     np.flatnonzero(needs[:n_leaves]), root_slot,
+                     np.array([slot[number[node]] for node in watch], dtype=np.intp), source)
