@@ -531,8 +531,9 @@ def check_recorded(node: Value, what: str) -> None:
     """Raise ValueError when `node` was computed inside `no_grad()`: there is no graph under it to
     differentiate or compile, and carrying on would treat it as a constant and give zeros."""
     if recorded_no_graph(node):
-        raise ValueError(f"{what} (op {str(node.op)!r}, value {node.data!r}) was computed inside no_grad(), which "
-                         "records no graph; compute it outside no_grad() or inside enable_grad()")
+        raise ValueError(f"{what} (op {str(node.op)!r}, value {node.data!r}) has an op but no children: it was "
+                         "computed inside no_grad(), which records no graph; compute it outside no_grad() or inside "
+                         "enable_grad()")
 
 
 _COPIED = "micrograd_nn: Values copied"  # deepcopy's memo is keyed by ids; a str key cannot clash with them
