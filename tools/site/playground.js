@@ -21,13 +21,19 @@ function say(text, kind) {
   if (kind === "busy") status.prepend(Object.assign(document.createElement("span"), { className: "spinner" }));
 }
 
+// What went wrong, in one line: a Python traceback's exception line (`ModuleNotFoundError: …`), never the rest.
+function oneLine(err) {
+  const lines = String(err && err.message ? err.message : err).trim().split("\n");
+  const raised = lines.filter((line) => /^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b/.test(line));
+  return raised.length ? raised[raised.length - 1] : lines[lines.length - 1];
+}
+
 // A Python call that answers JSON text; anything unexpected becomes an `error: …` line, never a traceback.
 function call(name, ...args) {
   try {
     return JSON.parse(playground[name](...args));
   } catch (err) {
-    const lines = String(err && err.message ? err.message : err).trim().split("\n");
-    return { error: `error: ${lines[lines.length - 1]}` };
+    return { error: `error: ${oneLine(err)}` };
   }
 }
 
@@ -143,5 +149,5 @@ try {
   showExamples();
   await run();
 } catch (err) {
-  say(`error: the playground could not start: ${err && err.message ? err.message : err}`, "error");
+  say(`error: the playground could not start: ${oneLine(err)}`, "error");
 }
