@@ -464,3 +464,46 @@ def test_a_wide_node_writes_its_operands_once_per_frame():
     took = time.perf_counter() - start
     assert len(lines) == 1 + 4000 and lines[1] == "x0.grad += ∂sum1/∂x0 × sum1.grad = 1 × 1 = 1   → x0.grad = 1"
     assert took < 10.0  # about 0.5 s: writing every operand for every edge took minutes
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), (1, 2)])
+def test_convolution_outputs_are_named_by_position(stride, padding):
+    import random
+
+    from micrograd_nn.frames import model_names
+    from micrograd_nn.nn import Conv1d, Conv2d
+
+    rng = random.Random(stride * 10 + padding)
+    conv = Conv2d(2, 3, 3, stride=stride, padding=padding, rng=rng)
+    image = [[[rng.uniform(-1, 1) for _ in range(6)] for _ in range(5)] for _ in range(2)]
+    y = conv(image)
+    order = topological_order(mg.sum([v for plane in y for row in plane for v in row]))
+    names = node_names(order, model_names(order, conv))
+    assert all(names[y[o][i][j]] == f"y[{o}][{i}][{j}]"
+               for o in range(3) for i in range(len(y[0])) for j in range(len(y[0][0])))
+    line = Conv1d(1, 2, 3, stride=stride, padding=padding, rng=rng)
+    signal = [[Value(rng.uniform(-1, 1)) for _ in range(7)]]  # Values this time, not numbers
+    out = line(signal)
+    order = topological_order(mg.sum([v for channel in out for v in channel]))
+    names = node_names(order, model_names(order, line))
+    assert [names[v] for v in out[1]] == [f"y[1][{t}]" for t in range(len(out[1]))]
+
+
+def test_convolution_outputs_inside_a_model_and_where_no_position_is_certain():
+    from micrograd_nn.frames import model_names
+    from micrograd_nn.nn import Conv2d, Flatten, Layer, Sequential
+
+    model = Sequential(Conv2d(1, 2, 2, rng=__import__("random").Random(0)), Flatten(), Layer(8, 1))
+    image = [[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]]]
+    y = model.layers[0](image)
+    order = topological_order(model(image))
+    dotted = model_names(order, model)
+    assert "layers.0.y[1][0][1]" in dotted.values()
+    assert "y[1]₁,₀,₁" in model_names(order, model, notation="layer").values()
+    assert y[1][0][1].data in {node.data for node, name in dotted.items() if name == "layers.0.y[1][0][1]"}
+    conv = model.layers[0]
+    flat = [[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]  # every patch alike: no layout is certain
+    order = topological_order(mg.sum([v for plane in conv(flat) for row in plane for v in row]))
+    assert not any("y[" in name for name in model_names(order, conv).values())
+    twice = mg.sum([v for x in (image, flat) for plane in conv(x) for row in plane for v in row])  # two samples
+    assert not any("y[" in name for name in model_names(topological_order(twice), conv).values())
