@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from .derivatives import grad, hessian
-from .engine import Value, enable_grad, no_grad
+from .engine import Value, enable_grad
 
 __all__ = ["gradcheck", "GradcheckError", "numerical_gradient", "numerical_hessian"]
 
@@ -15,18 +15,18 @@ class GradcheckError(AssertionError):
     """Backprop and central differences disagree."""
 
 
+@enable_grad()  # fn may differentiate inside (a gradient checked as a function): it needs its graph
 def numerical_gradient(fn: Callable[[list[Value]], Value], inputs: Sequence[float], eps: float = 1e-6) -> list[float]:
     """∂f/∂xᵢ ≈ (f(x + ε·eᵢ) − f(x − ε·eᵢ)) / 2ε for each input i."""
     point = [float(x) for x in inputs]
     grads = []
-    with no_grad():
-        for i, x in enumerate(point):
-            point[i] = x + eps
-            up = fn([Value(p) for p in point]).data
-            point[i] = x - eps
-            down = fn([Value(p) for p in point]).data
-            point[i] = x
-            grads.append((up - down) / (2.0 * eps))
+    for i, x in enumerate(point):
+        point[i] = x + eps
+        up = fn([Value(p) for p in point]).data
+        point[i] = x - eps
+        down = fn([Value(p) for p in point]).data
+        point[i] = x
+        grads.append((up - down) / (2.0 * eps))
     return grads
 
 

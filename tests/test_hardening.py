@@ -114,6 +114,19 @@ def test_gradcheck_inside_no_grad_checks_and_still_catches_a_wrong_derivative():
     assert hessian[0] == pytest.approx([4.0, 2.0], abs=1e-6) and hessian[1] == pytest.approx([2.0, 12.0], abs=1e-6)
 
 
+def test_gradcheck_checks_a_function_that_differentiates_inside_as_torch_gradcheck_does():
+    def slope_in_x(vs):  # ∂f/∂x = 2xy, whose gradient is (2y, 2x) = (4, 2) at (1, 2)
+        return mg.grad(f(*vs), vs, create_graph=True)[0]
+
+    assert mg.gradcheck(slope_in_x, [1.0, 2.0]) and mg.gradcheck(slope_in_x, [1.0, 2.0], order=2)
+    with no_grad():
+        assert mg.gradcheck(slope_in_x, [1.0, 2.0])
+    tx, ty = torch_point()
+    assert torch.autograd.gradcheck(lambda a, b: torch.autograd.grad(f(a, b), a, create_graph=True)[0], (tx, ty))
+    with pytest.raises(mg.GradcheckError, match="input 0 .*backprop gradient 0.0, central difference 3.99999"):
+        mg.gradcheck(lambda vs: mg.grad(f(*vs), vs)[0], [1.0, 2.0])  # without create_graph: a constant
+
+
 @pytest.mark.parametrize("compiled", [False, True])
 def test_fit_inside_no_grad_trains_exactly_as_outside(compiled):
     X, y = [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [-1.0, 0.3]], [0, 1, 1, 0]
