@@ -93,7 +93,7 @@ def test_runs_an_expression_and_steps_through_it(playground):
     assert page.locator(".mg-steps .mg-current").count() == 1
     page.click(".mg-steps [data-go=last]")
     last = int(page.get_attribute(".mg-steps", "data-step"))
-    assert last == len(page.inner_text("#ledger").split("\nstep ")) - 1
+    assert last == len(page.text_content("#ledger").split("\nstep ")) - 1
     shoot(page, "expression")
     assert page.blocked == [] and page.errors == []
 

@@ -38,8 +38,10 @@ function call(name, ...args) {
 }
 
 async function startPython() {
+  say("Loading Python in your browser (Pyodide, about 14 MB the first time)…", "busy");
   const pyodide = await loadPyodide({ indexURL: new URL("./pyodide/", import.meta.url).href });
   const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_path('purelib')");
+  say("Installing micrograd_nn…", "busy");
   const { wheels } = await (await fetch("wheels.json")).json();
   for (const name of wheels) {
     const response = await fetch(`wheels/${name}`);
@@ -51,6 +53,7 @@ async function startPython() {
 
 function showExamples() {
   const nav = $("#examples");
+  nav.hidden = false;
   for (const example of call("examples")) {
     const button = document.createElement("button");
     button.type = "button";
@@ -73,6 +76,7 @@ function clearPractice() {
 }
 
 async function run() {
+  if (!playground) return; // Enter pressed while Python is still loading: the page runs the form once it is up
   runButton.disabled = practiceButton.disabled = true;
   say("Building the graph…", "busy");
   await new Promise((resolve) => setTimeout(resolve, 0)); // let the page show that before Python works
@@ -83,12 +87,13 @@ async function run() {
     say(answer.error, "error");
     $("#result").textContent = "";
     $("#viewer").replaceChildren();
-    $("#ledger").hidden = true;
+    $("#whole-ledger").hidden = true;
     return;
   }
   const pairs = [`out = ${answer.out}`, ...Object.entries(answer.grads).map(([name, grad]) => `∂out/∂${name} = ${grad}`)];
   $("#result").replaceChildren(...pairs.map((text) => Object.assign(document.createElement("span"), { textContent: text })));
   $("#ledger").textContent = answer.ledger;
+  $("#whole-ledger").hidden = false;
   const root = document.createElement("div"); // a fresh element: the previous viewer's listeners go with it
   $("#viewer").replaceChildren(root);
   mount(root, answer.payload, { layout, keyboard: "root", height: "calc(100vh - 400px)" });
