@@ -1,0 +1,112 @@
+"""Without numpy (as in Pyodide's core): the engine, modules, optimisers, training, the ledger and the step-through
+page all work; numpy is imported only for array inputs, moons/blobs, plots and the numpy replay."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from micrograd_nn import Value
+from micrograd_nn.nn import MLP
+from micrograd_nn.optim import SGD
+from micrograd_nn.train import fit
+
+# Runs first in the child: any `import numpy` (or numpy.anything) raises ImportError, as where it is not installed.
+BLOCK_NUMPY = """
+import sys
+
+class NoNumpy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" or name.startswith("numpy."):
+            raise ImportError(f"No module named {name!r} (blocked for this test)")
+        return None
+
+sys.meta_path.insert(0, NoNumpy())
+for name in [n for n in sys.modules if n == "numpy" or n.startswith("numpy.")]:
+    del sys.modules[name]
+"""
+
+XOR = ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [-1.0, 1.0, 1.0, -1.0])
+
+
+def run_without_numpy(code: str) -> dict:
+    """Run `code` in a fresh interpreter where numpy cannot be imported; it prints one JSON line, returned."""
+    script = BLOCK_NUMPY + textwrap.dedent(code) + "\nassert 'numpy' not in sys.modules, 'numpy was imported'\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_blocker_blocks_numpy():
+    done = subprocess.run([sys.executable, "-c", BLOCK_NUMPY + "import numpy"], capture_output=True, text=True)
+    assert done.returncode != 0 and "blocked for this test" in done.stderr
+
+
+def test_karpathy_neuron_and_its_ledger_without_numpy():
+    result = run_without_numpy("""
+        import html, json
+        import micrograd_nn as mg
+        from micrograd_nn import Value
+        from micrograd_nn.graph import backward_steps, practice, show_steps
+
+        x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+        w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+        b = Value(6.8813735870195432, label="b")
+        o = (x1 * w1 + x2 * w2 + b).tanh()
+        o.label = "o"
+        o.backward()
+        ledger = [frame.text() for frame in backward_steps(o)]
+        page = show_steps(o).html()
+        sheet = practice(o)
+        marks = sheet.check({q: 0.0 for q in sheet.questions})
+        print(json.dumps({"o": o.data, "grads": [v.grad for v in (x1, w1, x2, w2, b)], "ledger": ledger,
+                          "page": len(page), "has_ledger": "x1 is a leaf" in html.unescape(page),
+                          "marks": [m.status if hasattr(m, "status") else "right wrong".split()[not m.right]
+                                    for m in marks],
+                          "second": mg.grad(mg.grad(o, [x1], create_graph=True)[0], [x1])[0].data}))
+    """)
+    assert abs(result["o"] - 0.7071067811865476) < 1e-12
+    assert [round(g, 12) for g in result["grads"]] == [-1.5, 1.0, 0.5, 0.0, 0.5]
+    tanh_step = result["ledger"][0]  # the ledger as the seeds write it: the tanh edge, its rule and numbers
+    assert "1 − o²" in tanh_step and tanh_step.rstrip().endswith("add2.grad = 0.5")
+    assert result["page"] > 0 and result["has_ledger"]
+    assert "wrong" in result["marks"]
+    # d²o/dx1² = −2·o·(1 − o²)·w1² = −2 · 0.7071 · 0.5 · 9
+    assert abs(result["second"] - (-2 * 0.7071067811865476 * 0.5 * 9)) < 1e-9
+
+
+def test_training_without_numpy_matches_training_with_it():
+    """Unshuffled, fit takes the same steps with or without numpy: the same losses, bit for bit."""
+    code = f"""
+        import json, random
+        from micrograd_nn.nn import MLP
+        from micrograd_nn.optim import SGD
+        from micrograd_nn.train import fit
+
+        X, y = {XOR!r}
+        model = MLP(2, [4, 1], activation="tanh", rng=random.Random(0))
+        history = fit(model, X, y, lambda out, t: (out - t) ** 2, SGD(model.parameters(), lr=0.1), epochs=5,
+                      batch_size=2, shuffle=False, verbose=False)
+        shuffled = MLP(2, [4, 1], activation="tanh", rng=random.Random(0))
+        again = fit(shuffled, X, y, lambda out, t: (out - t) ** 2, SGD(shuffled.parameters(), lr=0.1), epochs=3,
+                    batch_size=2, seed=1, validation_split=0.25, verbose=False)
+        print(json.dumps({{"loss": history.loss, "accuracy": history.accuracy, "shuffled": again.loss,
+                          "val": again.val_loss}}))
+    """
+    result = run_without_numpy(code)
+    import random
+
+    model = MLP(2, [4, 1], activation="tanh", rng=random.Random(0))
+    history = fit(model, *XOR, lambda out, t: (out - t) ** 2, SGD(model.parameters(), lr=0.1), epochs=5,
+                  batch_size=2, shuffle=False, verbose=False)
+    assert result["loss"] == history.loss and result["accuracy"] == history.accuracy
+    assert history.loss[-1] < history.loss[0]
+    assert len(result["shuffled"]) == len(result["val"]) == 3  # shuffling and the validation split use random
+
+
+def test_numpy_arrays_are_still_accepted_where_numpy_is_installed():
+    import numpy as np
+
+    model = MLP(2, [3, 1], rng=__import__("random").Random(1))
+    assert model(np.array([0.5, -1.0])).data == model([0.5, -1.0]).data
+    assert Value(2.0) * np.float64(3.0) == 6.0 or (Value(2.0) * np.float64(3.0)).data == 6.0
