@@ -2,11 +2,11 @@
 page all work; numpy is imported only for array inputs, moons/blobs, plots and the numpy replay."""
 
 import json
+import random
 import subprocess
 import sys
 import textwrap
 
-from micrograd_nn import Value
 from micrograd_nn.nn import MLP
 from micrograd_nn.optim import SGD
 from micrograd_nn.train import fit
@@ -94,8 +94,6 @@ def test_training_without_numpy_matches_training_with_it():
                           "val": again.val_loss}}))
     """
     result = run_without_numpy(code)
-    import random
-
     model = MLP(2, [4, 1], activation="tanh", rng=random.Random(0))
     history = fit(model, *XOR, lambda out, t: (out - t) ** 2, SGD(model.parameters(), lr=0.1), epochs=5,
                   batch_size=2, shuffle=False, verbose=False)
@@ -107,6 +105,14 @@ def test_training_without_numpy_matches_training_with_it():
 def test_numpy_arrays_are_still_accepted_where_numpy_is_installed():
     import numpy as np
 
-    model = MLP(2, [3, 1], rng=__import__("random").Random(1))
+    from micrograd_nn.data import batches
+    from micrograd_nn.nn import Flatten
+
+    model = MLP(2, [3, 1], rng=random.Random(1))
     assert model(np.array([0.5, -1.0])).data == model([0.5, -1.0]).data
-    assert Value(2.0) * np.float64(3.0) == 6.0 or (Value(2.0) * np.float64(3.0)).data == 6.0
+    assert Flatten()(np.arange(6.0).reshape(2, 3)) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    X, y = np.array([[1, 2], [3, 4], [5, 6]]), np.array([0, 1, 1])
+    from_arrays = list(batches(X, y, batch_size=2, seed=0))
+    assert from_arrays == list(batches(X.tolist(), y.tolist(), batch_size=2, seed=0))
+    rows, labels = from_arrays[0]
+    assert all(type(v) is float for row in rows for v in row) and all(type(t) is int for t in labels)
