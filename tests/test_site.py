@@ -67,6 +67,19 @@ def result_numbers(page) -> dict[str, str]:
     return {name.strip().removeprefix("∂out/∂"): value.strip() for name, value in pairs}
 
 
+def test_the_site_is_static_files_within_budget_with_their_licences(site):
+    files = [p for p in site.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    print(f"site: {len(files)} files, {size / 1e6:.1f} MB")
+    assert size <= 60 * 1024 * 1024
+    assert {"index.html", "playground.js", "viewer.js", "layout.js", "viz.js", "wheels.json"} <= {p.name for p in files}
+    assert "MPL-2.0" in (site / "pyodide" / "LICENSE.txt").read_text()
+    viz_licence = (site / "viz.LICENSE.txt").read_text()
+    assert "MIT" in viz_licence and "Eclipse Public License" in viz_licence  # viz.js, and Graphviz inside it
+    assert sorted(p.name for p in (site / "wheels").iterdir()) == ["graphviz-0.21-py3-none-any.whl",
+                                                                    "micrograd_nn-0.1.0-py3-none-any.whl"]
+
+
 def test_opens_on_karpathys_neuron_offline_with_the_seeds_gradients(playground):
     page = playground
     assert page.first_graph_seconds < FIRST_GRAPH_SECONDS
