@@ -25,6 +25,8 @@ const STYLE = `
 .mg-steps .mg-drawing.mg-dragging { cursor: grabbing; }
 .mg-steps .mg-canvas { position: absolute; left: 0; top: 0; transform-origin: 0 0; }
 .mg-steps .mg-canvas svg { display: block; max-width: none !important; max-height: none !important; }
+.mg-steps .mg-canvas svg text { font-family: Courier, "Liberation Mono", "DejaVu Sans Mono", monospace;
+  white-space: pre; }
 .mg-steps .mg-ledger { font-size: 14px; line-height: 1.35; margin: 6px 0 0 0; max-height: var(--mg-ledger-height, 200px); overflow: auto;
   white-space: pre-wrap; word-break: break-word; }
 .mg-steps .mg-ledger summary { cursor: pointer; color: #555; }
