@@ -1,6 +1,7 @@
 """Functions that need a graph record it themselves, also inside no_grad(), as PyTorch's do; and what
 cannot be differentiated or compiled because it was computed inside no_grad() is refused by name."""
 
+import math
 import threading
 
 import pytest
@@ -163,8 +164,6 @@ def test_compiled_step_inside_no_grad_records_its_graph():
 
 
 def test_compiled_step_names_the_model_when_the_model_cannot_take_values():
-    import math
-
     inner = MLP(2, [1])
 
     def model(x):
