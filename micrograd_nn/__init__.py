@@ -10,6 +10,7 @@ from .derivatives import grad, hessian, jacobian
 from .engine import Value, dot, enable_grad, is_grad_enabled, maximum, no_grad, sum
 from .forward import jvp
 from .gradcheck import GradcheckError, gradcheck
+from .lab import lab
 from .live import live
 from .nn import manual_seed
 from .serialize import load, save
@@ -28,6 +29,7 @@ __all__ = [
     "hessian",
     "jvp",
     "live",
+    "lab",
     "gradcheck",
     "GradcheckError",
     "manual_seed",

@@ -219,7 +219,6 @@ class _Trace:
         self.layout = _breadth_first(root)
         self.drawn = [node for node in self.scene.shown if self.scene.visible(node)]
         self.root_id = self.scene.ids[root]
-        self.paint = None  # the numbers of the last texts(): the layout is drawn with them (their widths)
 
     def _build(self) -> Value:
         output = self.model(self.x)
@@ -231,11 +230,11 @@ class _Trace:
         return root
 
     def window(self) -> dict:
-        """{"svg", "dot"}: the drawing, laid out now with the last numbers computed (svg None without Graphviz)."""
+        """{"svg", "dot"}: the drawing, laid out now with room for any numbers (svg None without Graphviz)."""
         from .graph.binary import RenderFailure, svgs
         from .graph.steps import inline_svg
 
-        source = self.scene.graph(self.paint).source
+        source = self.scene.graph(widest_paint(self.layout)).source
         try:
             drawn = svgs([source])
         except RenderFailure:
@@ -258,10 +257,21 @@ class _Trace:
         if len(fresh) != len(self.layout) or any(a.op != b.op for a, b in zip(fresh, self.layout)):
             return None
         grads = derivatives.grad(root, fresh)
-        self.paint = Paint(data={old: new.data for old, new in zip(self.layout, fresh)},
-                           grads={old: g.data for old, g in zip(self.layout, grads)})
-        texts = {self.scene.ids[node]: _shown(self.scene.fields(node, self.paint)) for node in self.drawn}
+        paint = Paint(data={old: new.data for old, new in zip(self.layout, fresh)},
+                      grads={old: g.data for old, g in zip(self.layout, grads)})
+        texts = {self.scene.ids[node]: _shown(self.scene.fields(node, paint)) for node in self.drawn}
         return texts, root.data, self.outputs
+
+
+def widest_paint(nodes) -> object:
+    """A Paint whose every number prints as wide as any number can (`-8.888e+88`): a drawing laid out with it has
+    room for whatever numbers its records show later."""
+    from .graph.drawing import Paint
+
+    return Paint(data=dict.fromkeys(nodes, WIDEST), grads=dict.fromkeys(nodes, WIDEST))
+
+
+WIDEST = -8.888e88
 
 
 # --- the view ---
@@ -438,7 +448,7 @@ class LiveView:
         """Everything drawn once: the data, and the traced graph laid out (the viewer's payload, holding the
         current step's frame)."""
         trace = self._traced()
-        frame = self._frame(self.steps)  # first: the layout is drawn with its numbers
+        frame = self._frame(self.steps)
         return {
             "title": f"training, tracing sample {self._sample}",
             "points": self.points,
