@@ -520,22 +520,22 @@ class Frame:
             target = dotted(parent)
             line = (f"{target} += {partial} × {dotted(child)} = {self._chain(edge, written)}   "
                     f"→ {target} = {fmt_ledger(edge.total_after)}")
-            return line + self._note()
+            return line + self._note(edge)
         line = (f"{child}.grad += {partial} × {parent}.grad = {self._chain(edge, written)}   "
                 f"→ {child}.grad = {fmt_ledger(edge.total_after)}")
         uses = self.trace.uses.get(edge.child, 1)
         if uses > 1:  # several nodes add into this gradient: show what it held before
             before = edge.total_after - edge.contribution
             line += f"  (running total, was {fmt_ledger(before)}: {child} is used {uses} times)"
-        return line + self._note()
+        return line + self._note(edge)
 
-    def _note(self) -> str:
-        """What the rule's numbers need besides the operands: `  (t = 2)` for cross-entropy."""
+    def _note(self, edge: Edge) -> str:
+        """What the rule's numbers need besides the operands: `  (pᵢ − [i = t] at i = 2, t = 2)` for cross-entropy."""
         rule = self.node.rule
         if rule is None or rule.note is None:
             return ""
         values = [v.data if isinstance(v, Value) else v for v in self.node.operands]
-        return f"  ({rule.note(values)})"
+        return f"  ({rule.note(edge.position, values)})"
 
     def describe(self) -> str:
         """What this step did. Backward (or tangent) through a node with children: one line per edge, naming the

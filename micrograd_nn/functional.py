@@ -104,7 +104,7 @@ def _cross_entropy_numbers(i, values, out, local, show):  # pᵢ's value (local 
 
 CROSS_ENTROPY = Op("cross_entropy", "cross_entropy", _cross_entropy_forward, _cross_entropy_local,
                    (_cross_entropy_rule,), numbers=(_cross_entropy_numbers,),
-                   note=lambda values: f"t = {int(values[-1])}")
+                   note=lambda i, values: f"pᵢ − [i = t] at i = {i}, t = {int(values[-1])}")
 
 
 def cross_entropy(logits: Sequence, target) -> Value:

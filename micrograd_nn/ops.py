@@ -37,7 +37,7 @@ class Op(str):
     numbers: the same rules with the numbers put in, where substituting values for names is not enough
         ("σ(1 − σ)" is written "{out}·(1 − {out})"); an entry may be a function (i, values, out, local, show)
         -> str. By default the rule itself, with the operands' values in place of their names.
-    note(values) -> str: what the numbers need besides the operands (cross-entropy's "t = 2"), or None.
+    note(i, values) -> str: what operand i's numbers need besides the operands (cross-entropy's "i = 0, t = 2").
     domain(*operands) -> bool: where the op is defined and smooth (for property tests and gradcheck).
     written(operand texts) -> the op as written by hand ('x1·w1'); None: as a call, 'tanh(n)'.
     """

@@ -302,9 +302,10 @@ def test_cross_entropy_shows_p_i_and_which_i_and_t():
     lines = edge_lines(loss, loss)
     p = [math.exp(v.data) / sum(math.exp(u.data) for u in z) for v in z]
     assert lines[2] == (f"z2.grad += ∂L/∂z2 × L.grad = (p₂ − [2 = t]) × 1 = ({fmt(p[2])} − 1) × 1 = "
-                        f"{fmt(p[2] - 1).replace('-', '−')}   → z2.grad = {fmt(p[2] - 1).replace('-', '−')}  (t = 2)")
+                        f"{fmt(p[2] - 1).replace('-', '−')}   → z2.grad = {fmt(p[2] - 1).replace('-', '−')}"
+                        "  (pᵢ − [i = t] at i = 2, t = 2)")
     assert lines[0].startswith(f"z0.grad += ∂L/∂z0 × L.grad = (p₀ − [0 = t]) × 1 = ({fmt(p[0])} − 0) × 1 = ")
-    assert all(line.endswith("(t = 2)") for line in lines)
+    assert [line.endswith(f"(pᵢ − [i = t] at i = {i}, t = 2)") for i, line in enumerate(lines)] == [True] * 3
 
 
 def test_one_minus_sign_and_negatives_in_brackets():
