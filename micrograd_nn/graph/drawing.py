@@ -342,7 +342,7 @@ class Scene:
                 fields.append(f"{paint.grad_name} " + paint.grad_text[node].rjust(9) + " ")
             else:
                 grad = node.grad if paint.grads is None else paint.grads.get(node)
-                running = ("…" if node in paint.partial else " ") if paint.current is not None else ""
+                running = "…" if node in paint.partial else (" " if paint.current is not None else "")
                 fields.append(f"{paint.grad_name} " + fmt_fixed(grad) + running)
         return fields
 
@@ -406,7 +406,9 @@ class Scene:
         name = self.clusters.get(inside[0]) if inside and self.clusters.get(inside[0]) else self.name(head)
         bias = z.operands[-1]
         has_bias = isinstance(bias, Value) and self.units.get(bias) is head
-        rows = [f"{name}: z = Σ w·x + b ({len(inside) - has_bias} w{', b' if has_bias else ''})",
+        weights = len(inside) - has_bias
+        held = f"{weights} w{', b' if has_bias else ''}" if weights else "weights shared, drawn outside"
+        rows = [f"{name}: z = Σ w·x + b ({held})",
                 "z " + "  ".join(self._numbers(z, paint))]
         if z is not head:
             rows.append(f"a = {head._op}(z) " + "  ".join(self._numbers(head, paint)))

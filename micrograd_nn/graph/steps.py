@@ -323,8 +323,10 @@ class _Player:
                 entry["done"] = [done_before]
             done_before = scene.ids.get(head) if all(m in finished for m in scene.parts(head)) else None
             out_frames.append(entry)
-        # The layout is drawn with every number known (the widest texts), before any step is highlighted.
-        final = Paint(current=steps.root, grad_name=grad_name, **{numbers: dict(known)})
+        # The layout is drawn with every number known and room for a running total's mark: the widest texts.
+        shared = {node for node, uses in _uses(frames[0].trace.order).items() if uses > 1} if frames else set()
+        final = Paint(grad_name=grad_name, partial=shared if direction == "backward" else set(),
+                      **{numbers: dict(known)})
         sources = [scene.window(nodes).graph(final).source for nodes in window_nodes]
         note = None
         try:
