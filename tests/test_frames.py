@@ -508,3 +508,16 @@ def test_convolution_outputs_inside_a_model_and_where_no_position_is_certain():
     assert not any("y[" in name for name in model_names(order, conv).values())
     twice = mg.sum([v for x in (image, flat) for plane in conv(x) for row in plane for v in row])  # two samples
     assert not any("y[" in name for name in model_names(topological_order(twice), conv).values())
+
+
+def test_the_api_examples_print_as_written():
+    from micrograd_nn.frames import tangent_steps
+
+    x1, w1 = Value(2.0, label="x1"), Value(-3.0, label="w1")
+    n = x1 * w1
+    n.label = "n"
+    (line,) = [f for f in tangent_steps(n, {x1: 1.0}) if f.node is n][0].describe().splitlines()[:1]
+    assert line.startswith("ṅ += ∂n/∂x1 × ẋ1 = w1 (−3) × 1 = −3")
+    x = Value(2.0, label="x")
+    y = x * -1.0
+    assert "x·(−1)" in list(backward_steps(y))[0].text()
