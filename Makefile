@@ -33,6 +33,7 @@ lint: install-test
 
 bench: install-test
 	$(PY) bench/run.py
+	$(PY) bench/pages.py
 
 # ipywidgets: fit's progress bar draws as a notebook widget.
 lab: install-test
