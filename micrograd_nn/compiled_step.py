@@ -34,14 +34,6 @@ def _flat(x, item: Callable = float) -> tuple[list, tuple[int, ...] | None]:
     return [item(v) for v in numbers], tuple(shape)
 
 
-def _numpy_available() -> bool:
-    try:
-        import numpy  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _same(x):
     return x
 
@@ -97,6 +89,8 @@ class CompiledStep:
     def __init__(self, model: Callable, loss_fn: Callable, penalty: Callable | None = None,
                  params: Sequence[Value] | None = None, backend: str | None = None):
         if backend is None:
+            from .tape import _numpy_available
+
             backend = "numpy" if _numpy_available() else "python"
         self.model, self.loss_fn, self.penalty, self.backend = model, loss_fn, penalty, backend
         if params is None:

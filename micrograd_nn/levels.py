@@ -63,6 +63,40 @@ def _first_max(x: np.ndarray) -> np.ndarray:
     return np.argmax(x, axis=0)  # the first maximum, or the first NaN, as ops._first_max
 
 
+def _softmax_parts(x: np.ndarray) -> tuple | None:
+    """A cross-entropy's pieces for every node, as the table computes them: the logits z (n, m), their max,
+    e^(z − max) (math.exp, element by element: numpy's exp may round differently) and Σ e by math.fsum.
+    None when a target is not a class index or a logit is NaN: the table's own path then raises or decides."""
+    z, t = x[:-1], x[-1]
+    n = len(z)
+    if not len(z) or np.isnan(z).any() or not ((t == np.floor(t)) & (t >= 0) & (t < n)).all():
+        return None
+    shift = z.max(axis=0)
+    exps = np.array([math.exp(v) for v in (z - shift).ravel().tolist()]).reshape(z.shape)
+    totals = np.array([math.fsum(column) for column in exps.T.tolist()])
+    return z, t.astype(np.intp), shift, exps, totals
+
+
+def _cross_entropy_forward(x: np.ndarray) -> np.ndarray:
+    parts = _softmax_parts(x)
+    if parts is None:
+        return _forward_rows(ops.lookup("cross_entropy"), x)
+    z, t, shift, _, totals = parts
+    logs = np.array([math.log(total) for total in totals.tolist()])
+    return (shift - z[t, np.arange(z.shape[1])]) + logs
+
+
+def _cross_entropy_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    parts = _softmax_parts(x)
+    if parts is None:
+        return _local_rows(ops.lookup("cross_entropy"), x, out)
+    z, t, _, exps, totals = parts
+    local = np.zeros_like(x)
+    local[:-1] = exps / totals  # pᵢ, then − 1 at the target; the target itself gets 0
+    local[t, np.arange(z.shape[1])] -= 1.0
+    return local
+
+
 # Array versions of the hot ops' forward and local rules (tested against the table).
 # Every other op goes node by node through the table itself.
 ARRAY_FORWARD: dict[str, Callable] = {
@@ -76,6 +110,7 @@ ARRAY_FORWARD: dict[str, Callable] = {
     "sum": _sequential_sum,
     "dot": lambda x: _sequential_sum(x[0:-1:2] * x[1:-1:2]) + x[-1],
     "max": lambda x: x[_first_max(x), np.arange(x.shape[1])],
+    "cross_entropy": _cross_entropy_forward,
 }
 
 
@@ -102,6 +137,7 @@ ARRAY_LOCAL: dict[str, Callable] = {
     "sum": lambda x, out: np.ones_like(x),
     "dot": _dot_local,
     "max": _max_local,
+    "cross_entropy": _cross_entropy_local,
 }
 
 
@@ -123,6 +159,22 @@ def _dot_contributions(x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np.ndar
     np.multiply(x[0:-1:2], g, out=c[1:-1:2])
     c[-1] = g
     return c
+
+
+def _dot_rows(x: np.ndarray, g: np.ndarray, rows: slice, out: np.ndarray) -> bool:
+    """Write the contributions of a dot's operand rows `rows` (all weights, or all inputs, with or without
+    the bias) straight into `out`, each weight's xᵢ·g or input's wᵢ·g; False if rows is another selection."""
+    last = len(x) - 1
+    if rows.step % 2 or rows.stop > last + 1:
+        return False
+    if rows.start % 2:  # the second of each pair: its partner is the row before
+        np.multiply(x[rows.start - 1:rows.stop - 1:rows.step], g, out=out)
+    elif rows.stop == last + 1 and last % rows.step == rows.start % rows.step:  # the bias is the last row
+        np.multiply(x[rows.start + 1:last:rows.step], g, out=out[:-1])
+        out[-1] = g
+    else:
+        np.multiply(x[rows.start + 1:rows.stop + 1:rows.step], g, out=out)
+    return True
 
 
 # local · g for each edge, where a shortcut gives the same floats. relu and max send exactly 0 to an operand
@@ -249,19 +301,29 @@ class LevelTape:
                 for k in self._backward:
                     group = self._groups[k]
                     grads = np.bincount(group.bins, buffer[group.segment], minlength=group.size)
-                    if group.sends:
-                        sent = _contributions(group.op, operands[k], values[group.out], grads)
-                        for which, where in group.sends:
-                            if type(which) is slice:  # whole operand rows, into one block
-                                buffer[where].reshape(-1, group.size)[...] = sent[which]
-                            else:
-                                buffer[where] = sent.ravel()[which]
+                    sent = None
+                    for which, where in group.sends:
+                        if type(which) is slice:  # whole operand rows, into one block
+                            block = buffer[where].reshape(-1, group.size)
+                            if group.op is DOT and _dot_rows(operands[k], grads, which, block):
+                                continue
+                        if sent is None:
+                            sent = _contributions(group.op, operands[k], values[group.out], grads)
+                        if type(which) is slice:
+                            block[...] = sent[which]
+                        else:
+                            buffer[where] = sent.ravel()[which]
                 if self._grad_leaves:
                     grads = np.bincount(self._leaf_bins, buffer[self._leaf_segment], minlength=len(self.leaves))
                     for leaf, g in zip(self._grad_leaves, grads[self._grad_leaf_index].tolist()):
                         leaf.grad = g
         self.watched = values[self._watch_slots].tolist()
         return float(values[self._root_slot])
+
+    @property
+    def width(self) -> float:
+        """How many nodes an array operation covers on average: wide graphs replay faster than as Python."""
+        return sum(group.size for group in self._groups) / max(len(self._groups), 1)
 
     def __repr__(self) -> str:
         levels = max((group.level for group in self._groups), default=0)

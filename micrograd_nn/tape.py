@@ -279,22 +279,31 @@ class Tape:
         return f"Tape({len(self.leaves)} leaves, {self.source.count(chr(10)) + 1} lines)"
 
 
+# backend="auto": a graph of fewer nodes than this is written as Python (it compiles in a few milliseconds and
+# reads as a program); a larger one runs level by level with numpy when its levels are wide, AUTO_WIDTH nodes
+# or more per array operation on average (a batch of samples side by side), else as Python too (a long chain).
+AUTO_NODES = 2000
+AUTO_WIDTH = 16
+
+
 def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | None = None,
-            backend: str = "python") -> Tape:
+            backend: str = "auto") -> Tape:
     """Record the graph under `root` for replay (see `Tape`).
 
     watch: nodes whose values each run reports in `tape.watched` (e.g. a model's outputs).
     wrt: the leaves whose grads a run accumulates (default: every leaf); edges that lead to none are skipped.
     backend: "python" writes one line per node and per edge (`Tape`); "numpy" runs the graph level by level,
         each op at a level as one array operation (`LevelTape`: faster on wide graphs such as a batch of
-        samples, slower on long chains). Both give the same floats as `root.backward()`.
+        samples, slower on long chains, and recorded in milliseconds where Python's compiler takes seconds).
+        "auto" (the default) takes Python for small graphs (under AUTO_NODES nodes) and narrow ones, numpy for
+        large wide ones. Both give the same floats as `root.backward()`.
     A node built by hand (`Value(data, children, local_grads, op)`) has no rule to replay: ValueError.
     """
     if not isinstance(root, Value):
         raise TypeError(f"compile needs a Value, got {type(root).__name__}")
     engine.check_recorded(root, "compile: the root")  # else its tape would replay a constant
-    if backend not in ("python", "numpy"):
-        raise ValueError(f"compile backend must be 'python' or 'numpy', got {backend!r}")
+    if backend not in ("auto", "python", "numpy"):
+        raise ValueError(f"compile backend must be 'auto', 'python' or 'numpy', got {backend!r}")
     with engine._cycle_collector_paused():
         order = engine.topological_order(root)
     index = {node: i for i, node in enumerate(order)}
@@ -313,11 +322,21 @@ def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | Non
         for i, leaf in enumerate(wrt):
             if leaf not in index or leaf._prev:
                 raise ValueError(f"wrt[{i}] is not a leaf of the graph under root")
-    if backend == "numpy":
+    if backend == "numpy" or backend == "auto" and len(order) >= AUTO_NODES and _numpy_available():
         from .levels import plan  # numpy is imported by this backend only
 
-        return plan(root, order, leaves, wanted, list(watch))
+        tape = plan(root, order, leaves, wanted, list(watch))
+        if backend == "numpy" or tape.width >= AUTO_WIDTH:
+            return tape
     return _generate(root, order, index, leaves, wanted, list(watch))
+
+
+def _numpy_available() -> bool:
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _selected_contribution(key: str, i: int, out: str, args: list[str], g: str) -> str | None:

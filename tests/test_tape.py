@@ -211,12 +211,37 @@ def test_source_is_python_with_one_line_per_node_and_per_edge():
     assert "g6 = 1.0" in lines[middle + 1] and "# leaf x" in tape.source
 
 
+def test_the_default_backend_is_python_for_small_or_narrow_graphs_and_numpy_for_wide_ones():
+    from micrograd_nn.tape import AUTO_NODES, Tape
+
+    rng = random.Random(2)
+    model = MLP(2, [8, 1], rng=rng)
+    X = [[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(200)]
+    wide = mg.sum(model(x).relu() for x in X)  # 200 samples side by side
+    y = Value(0.5)
+    for _ in range(AUTO_NODES):
+        y = (y * 0.99).relu()  # one node per level
+    small = model(X[0])
+    for root, expected in ((wide, "LevelTape"), (y, "Tape"), (small, "Tape")):
+        tape = mg.compile(root)
+        assert type(tape).__name__ == expected
+        assert isinstance(tape, Tape) == (expected == "Tape")
+        reference = mg.compile(root, backend="python")
+        for leaf in tape.leaves:
+            leaf.grad = 0.0
+        value = tape.run()
+        grads = [leaf.grad for leaf in tape.leaves]
+        for leaf in tape.leaves:
+            leaf.grad = 0.0
+        assert reference.run() == value and [leaf.grad for leaf in tape.leaves] == grads
+
+
 def test_the_numpy_backend_lists_its_groups_level_by_level():
     xs = [Value(v) for v in (1.0, -2.0, 3.0)]
     root = mg.sum(x.relu() for x in xs) * xs[0]
     assert mg.compile(root, backend="numpy").source.splitlines() == [
         "level 1: relu ×3 (1 operands each)", "level 2: Σ ×1 (3 operands each)", "level 3: * ×1 (2 operands each)"]
-    with pytest.raises(ValueError, match="backend must be 'python' or 'numpy', got 'c'"):
+    with pytest.raises(ValueError, match="backend must be 'auto', 'python' or 'numpy', got 'c'"):
         mg.compile(root, backend="c")
 
 
@@ -509,7 +534,7 @@ def test_an_operand_that_was_not_selected_gets_zero_not_nan_under_an_infinite_up
 def test_a_sum_or_dot_of_thousands_of_operands_compiles_and_replays_exactly(make, n):
     rng = random.Random(5)
     xs = [Value(rng.uniform(-1, 1)) for _ in range(n)]
-    tape = mg.compile(make(xs))  # one chained expression would exhaust the parser's stack (RecursionError)
+    tape = mg.compile(make(xs), backend="python")  # as one chained expression: RecursionError in the parser
     for x in xs:
         x.data = rng.uniform(-1, 1)
     replayed = tape.run()
