@@ -320,8 +320,9 @@ class Value:
         Walks the nodes in reverse topological order, applying
         `child.grad += local_grad * node.grad` on every edge. Like PyTorch, leaves
         accumulate across calls, while inner nodes are reset at the start of each
-        call and show this pass only.
+        call and show this pass only. A node computed inside `no_grad()` has no graph: ValueError, as in PyTorch.
         """
+        check_recorded(self, "backward: this node")  # else it would silently leave every gradient at 0
         with _cycle_collector_paused():
             order = topological_order(self)
         for node in order:

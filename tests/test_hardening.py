@@ -76,6 +76,7 @@ def test_jacobian_inside_no_grad_matches_torch():
     lambda out, xs: mg.hessian(out, xs),
     lambda out, xs: mg.jacobian([xs[0] * 1.0, out], xs),
     lambda out, xs: mg.compile(out),
+    lambda out, xs: out.backward(),
 ])
 def test_an_output_computed_inside_no_grad_is_refused_naming_no_grad(call):
     # torch.autograd.grad raises too ("does not require grad"); a silent 0 would read as a true derivative.
