@@ -187,8 +187,9 @@ def test_fallback_without_a_binary(no_binary, tmp_path):
     assert G.find_dot_binary() is None
     assert "digraph" in draw_graph(o).source
     assert to_svg(o) is None
-    bundle = o._repr_mimebundle_()
-    assert list(bundle) == ["text/plain"]
+    bundle = o._repr_mimebundle_()  # laid out in the page by Graphviz in WebAssembly; a table where no script runs
+    assert list(bundle) == ["text/html", "text/plain"] and "mgLayout" in bundle["text/html"]
+    assert "digraph" in bundle["text/html"] and "<svg" not in bundle["text/html"]
     assert "set_dot_binary" in bundle["text/plain"] and "x1" in bundle["text/plain"]
     with pytest.warns(UserWarning, match="No Graphviz binary was found"):
         written = render(o, tmp_path / "neuron.svg")
@@ -226,7 +227,8 @@ def test_drawn_graphs_display_in_jupyter_with_or_without_a_binary(tmp_path):
     G.set_dot_binary(tmp_path / "missing")
     try:
         bundle = graph._repr_mimebundle_()
-        assert list(bundle) == ["text/plain"] and "digraph" in bundle["text/plain"]
+        assert list(bundle) == ["text/html", "text/plain"] and "digraph" in bundle["text/plain"]
+        assert "mgLayout" in bundle["text/html"]
     finally:
         G.set_dot_binary(None)
 

@@ -171,3 +171,36 @@ def test_a_graph_drawn_in_windows_follows_the_pass(page, tmp_path):  # noqa: F81
         inside, text_px, count, name = current_in_view(page)
         assert inside and text_px >= 10 and count == 1 and name == steps.frames[k].name
         assert "part" in page.inner_text(".mg-label")
+
+
+def test_without_a_dot_binary_the_page_lays_the_drawing_out_itself(page, tmp_path):  # noqa: F811
+    import micrograd_nn.graph as G
+
+    G.set_dot_binary(tmp_path / "missing")
+    try:
+        steps = show_steps(karpathy_neuron())
+        assert steps.payload()["windows"][0]["svg"] is None
+        open_page(page, steps, tmp_path)  # Graphviz compiled to WebAssembly, inlined in the page
+    finally:
+        G.set_dot_binary(None)
+    page.keyboard.press("End")
+    assert page.locator('[data-node="x1"] text').all_text_contents() == ["x1", "data 2", "grad -1.5"]
+    inside, text_px, count, name = current_in_view(page)
+    assert inside and text_px >= 10 and count == 1 and name == "x1"
+    assert page.blocked == [] and page.errors == []
+
+
+def test_a_value_without_a_dot_binary_displays_laid_out_in_the_page(page, tmp_path):  # noqa: F811
+    import micrograd_nn.graph as G
+
+    G.set_dot_binary(tmp_path / "missing")
+    try:
+        bundle = karpathy_neuron()._repr_mimebundle_()
+    finally:
+        G.set_dot_binary(None)
+    path = tmp_path / "value.html"
+    path.write_text(f"<!DOCTYPE html><meta charset='utf-8'><body>{bundle['text/html']}</body>", encoding="utf-8")
+    page.goto(path.as_uri())
+    page.wait_for_selector(".mg-graph svg")
+    assert "data 0.7071" in page.inner_text(".mg-graph")
+    assert page.blocked == [] and page.errors == []

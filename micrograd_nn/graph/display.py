@@ -12,6 +12,7 @@ from ..engine import Value, topological_order
 from ..frames import fmt_fixed, node_names
 from .binary import RenderFailure, no_binary_hint, run_dot, svgs
 from .drawing import _nearest_nodes, draw_graph
+from .viewer import drawing_html
 
 __all__ = ["to_svg", "render", "text_table", "value_mimebundle", "svg_or_problem"]
 
@@ -90,7 +91,9 @@ def text_table(root: Value, max_rows: int = 200) -> str:
 def value_mimebundle(value: Value) -> dict:
     """What Jupyter shows for a Value: its graph as SVG, or text (why, and a table) when it cannot be drawn."""
     plain = repr(value)
-    svg, problem = svg_or_problem(draw_graph(value))
+    graph = draw_graph(value)
+    svg, problem = svg_or_problem(graph)
     if svg is None:
-        return {"text/plain": f"{plain}\n\n{problem}\n\n{text_table(value)}"}
+        text = {"text/plain": f"{plain}\n\n{problem}\n\n{text_table(value)}"}
+        return text if problem != no_binary_hint() else {"text/html": drawing_html(graph.source), **text}
     return {"image/svg+xml": svg, "text/plain": plain}

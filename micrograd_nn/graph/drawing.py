@@ -52,7 +52,12 @@ class Graph(graphviz.Digraph):
         except RenderFailure as failure:
             drawn, problem = None, str(failure)
         if drawn is None:
-            return {"text/plain": f"{problem}\n\n{self.source}"}
+            text = {"text/plain": f"{problem}\n\n{self.source}"}
+            if problem != no_binary_hint():  # a binary that failed says so; with none, the page lays it out
+                return text
+            from .viewer import drawing_html
+
+            return {"text/html": drawing_html(self.source), **text}
         return {"image/svg+xml": drawn[0], "text/plain": f"<computation graph: {self.source.count('->')} edges>"}
 
 

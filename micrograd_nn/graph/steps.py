@@ -115,7 +115,13 @@ class StepThrough:
         """The step-through as HTML: the viewer, or without JavaScript the ledger."""
         payload = self.payload()
         fallback = f'<pre class="mg-fallback">{html_text(self.ledger())}</pre>'
-        return viewer_html(payload, standalone=standalone, fallback=fallback)
+        page = viewer_html(payload, standalone=standalone, fallback=fallback)
+        if payload["windows"] and payload["windows"][0]["svg"] is None:  # no dot binary: Graphviz in the page
+            from .vizjs import viz_layout_html
+
+            anchor = page.index('<div class="mg-steps"')
+            page = page[:anchor] + viz_layout_html() + page[anchor:]
+        return page
 
     def widget(self):
         """The viewer as an anywidget widget (`pip install 'micrograd_nn[live]'`), updatable from Python."""

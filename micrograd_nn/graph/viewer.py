@@ -12,7 +12,7 @@ import json
 from functools import cache
 from importlib import resources
 
-__all__ = ["viewer_script", "viewer_html", "payload_json", "widget_class"]
+__all__ = ["viewer_script", "viewer_html", "payload_json", "widget_class", "drawing_html"]
 
 _uids = itertools.count(1)
 
@@ -55,6 +55,21 @@ def viewer_html(payload: dict, *, standalone: bool = False, fallback: str = "", 
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{title}</title>\n<style>body {{ margin: 8px 16px; }}</style>\n</head>\n<body>\n"
             f"{body}\n</body>\n</html>\n")
+
+
+def drawing_html(dot: str) -> str:
+    """HTML that lays out DOT in the page with Graphviz compiled to WebAssembly (vendored viz.js): what a notebook
+    shows for a graph where no dot binary exists (JupyterLite, a kernel without graphviz-pure)."""
+    from .vizjs import viz_layout_html
+
+    uid = f"mg-graph-{next(_uids)}"
+    return (f'{viz_layout_html()}<div class="mg-graph" id="{uid}" style="overflow: auto">laying out the graph…</div>\n'
+            f'<script type="application/json" id="{uid}-dot">{payload_json(dot)}</script>\n'
+            '<script type="module">\n'
+            f'const holder = document.getElementById("{uid}");\n'
+            f'const dot = JSON.parse(document.getElementById("{uid}-dot").textContent);\n'
+            "holder.innerHTML = await globalThis.mgLayout(dot);\n"
+            "</script>\n")
 
 
 def widget_class():
