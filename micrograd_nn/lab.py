@@ -256,11 +256,16 @@ class Lab:
             from .graph.viewer import viewer_script
             from .live import _static
 
+            owner = self
+
             class LabWidget(anywidget.AnyWidget):
                 _esm = traitlets.Unicode(f"const VIEWER_SOURCE = {json.dumps(viewer_script())};\n"
                                          f"{_static('lab.js')}").tag(sync=True)
                 payload = traitlets.Dict().tag(sync=True)
                 leaves = traitlets.List().tag(sync=True)
+
+                def __repr__(self) -> str:  # where the widget shows as text
+                    return repr(owner)
 
             self._widget = LabWidget(payload=self._payload(), leaves=self._leaf_controls())
             self._widget.on_msg(lambda _widget, content, _buffers: self._handle(content))

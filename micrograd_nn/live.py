@@ -679,6 +679,9 @@ def _make_widget(view: LiveView):
         layout_data = traitlets.Dict().tag(sync=True)
         controls = traitlets.Bool(True).tag(sync=True)
 
+        def __repr__(self) -> str:  # where the widget shows as text
+            return repr(view)
+
     widget = LiveWidget(layout_data=view._layout(), controls=not view._driven)
     widget.sent_steps = 0
     widget.on_msg(lambda _widget, content, _buffers: view._handle(content))
