@@ -6,6 +6,7 @@ import copy
 import io
 import math
 import pickle
+import random
 import threading
 
 import numpy as np
@@ -327,6 +328,27 @@ def test_pickling_many_outputs_of_one_graph_writes_each_node_once():
     averages[-1].backward()
     leaf, copied_leaf = mg.engine.topological_order(averages[-1])[0], mg.engine.topological_order(copies[-1])[0]
     assert copied_leaf.grad == leaf.grad and copied_leaf is not leaf
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_pickling_any_nodes_of_a_graph_together_keeps_its_shape(seed):
+    rng = random.Random(seed)
+    nodes = [Value(rng.uniform(0.5, 1.5), label=f"x{i}") for i in range(3)]
+    for _ in range(60):
+        a, b = rng.choice(nodes), rng.choice(nodes[-6:])
+        nodes.append(rng.choice([lambda: a * b, lambda: a + b * 0.5, lambda: (a - b).tanh(),
+                                 lambda: mg.dot([a, b], [0.3, b], bias=1.0), lambda: mg.maximum([a, b, 0.7])])())
+    picked = rng.sample(nodes, 12)
+    copies = pickle.loads(pickle.dumps(picked))
+    before, after = (mg.engine.topological_order(mg.sum(roots)) for roots in (picked, copies))
+    assert len(before) == len(after)  # every shared node is one node in the copy too
+
+    def shapes(order):  # each node with its children and operands as positions in the order
+        index = {id(n): i for i, n in enumerate(order)}
+        return [(n.data, n.op, n.label, n.local_grads, [index[id(c)] for c in n.children],
+                 [index[id(o)] if isinstance(o, Value) else o for o in n.operands]) for n in order]
+
+    assert shapes(before) == shapes(after)
 
 
 def test_pickle_keeps_inner_nodes_shared_and_a_pickler_used_twice_refers_back():
