@@ -72,6 +72,8 @@ def number(given, expected: float, slips: dict[str, float] = None, what: str = "
 
 
 def numbers(given, expected: list[float], what: str) -> str | None:
+    if hasattr(given, "tolist"):  # a numpy array
+        given = given.tolist()
     if not isinstance(given, (list, tuple)) or len(given) != len(expected):
         return f"{what} should be a list of {len(expected)} numbers, got {given!r}"
     for k, (g, e) in enumerate(zip(given, expected)):
@@ -321,6 +323,8 @@ def lion_hinge(answer) -> str | None:
 def conv1d(answer) -> str | None:
     f, g = (1, 0, -1, 2, 1, 2), (1, 0, 1)
     expected = [sum(f[t + k] * g[k] for k in range(3)) for t in range(4)]
+    if hasattr(answer, "tolist"):  # a numpy array
+        answer = answer.tolist()
     if isinstance(answer, (list, tuple)) and len(answer) == 4 and close(answer[3], 5):
         return "the last entry repeats eq. 127's slip: 2·1 + 1·0 + 2·1 is 4"
     if isinstance(answer, (list, tuple)) and len(answer) != 4:

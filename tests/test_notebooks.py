@@ -134,3 +134,12 @@ def test_an_injected_solution_that_is_wrong_fails_the_run(monkeypatch, tmp_path)
         check("lion_hinge", ...)
     monkeypatch.setenv(SOLUTIONS_VARIABLE, str(SOLUTIONS_FILE))
     assert check("lion_hinge", ...) is True
+
+
+def test_check_takes_numpy_answers(monkeypatch, capsys):
+    import numpy as np
+
+    monkeypatch.delenv(SOLUTIONS_VARIABLE, raising=False)
+    assert check("conv1d", np.array([0.0, 2.0, 0.0, 4.0])) is True
+    assert check("dl_dyhat", np.float64(1 / (1 + math.exp(-2)) - 1)) is True
+    assert check("where_are_p_and_q", (np.array([1.0, 0.0]), [0.7311, 0.2689])) is True
