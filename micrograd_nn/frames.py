@@ -389,8 +389,9 @@ def local_rule_numbers(node: Value, position: int, local: float, values: list[fl
         text = node.rule.rule_numbers(position, values, node.data, local, operand_text, texts)
     except (IndexError, KeyError, ValueError):
         return None
-    # a negative number as a function's argument needs no second pair of brackets: sign(−2), not sign((−2))
-    return re.sub(r"\((\(−[^()]*\))\)", r"\1", text).replace("·", " × ")
+    # a negative number alone inside brackets needs no second pair: sign(−2), [−2 > 0], not sign((−2)), [(−2) > 0]
+    text = re.sub(r"\((\(−[^()]*\))\)", r"\1", text)
+    return re.sub(r"\[\((−[^()]*)\)", r"[\1", text).replace("·", " × ")
 
 
 def _formula(node: Value, parts: list[str]) -> str:
