@@ -1,0 +1,60 @@
+"""The live view as a widget in JupyterLab (anywidget, a kernel, Chromium): a cell shows mg.live(...); its step
+button trains one more step in the kernel and a click on a data point traces that sample."""
+
+import json
+import os
+
+import pytest
+
+try:
+    from browser import browser, page  # noqa: F401  (fixtures)
+    from test_viewer_jupyterlab import jupyterlab  # noqa: F401  (fixture: a JupyterLab server on tmp_path)
+except ImportError:  # the shared fixtures are not there: the test skips, saying so
+    @pytest.fixture
+    def page():
+        pytest.skip("this test needs tests/browser.py and tests/test_viewer_jupyterlab.py (shared fixtures)")
+
+    @pytest.fixture
+    def jupyterlab():
+        pytest.skip("this test needs tests/test_viewer_jupyterlab.py (the JupyterLab fixture)")
+
+CELL = ("import micrograd_nn as mg\n"
+        "import micrograd_nn.functional as F\n"
+        "from micrograd_nn.data import moons\n"
+        "from micrograd_nn.nn import MLP\n"
+        "from micrograd_nn.optim import Adam\n"
+        "X, y = moons(40, noise=0.1, seed=0)\n"
+        "mg.manual_seed(0)\n"
+        "net = MLP(2, [6, 1])\n"
+        "view = mg.live(net, X, y, F.binary_cross_entropy, Adam(net.parameters(), lr=0.05))\n"
+        "view.step(3)\n"
+        "view")
+
+
+def test_the_live_widget_trains_and_traces_in_a_jupyterlab_cell(page, jupyterlab, tmp_path):  # noqa: F811
+    pytest.importorskip("anywidget", reason="the widget needs anywidget: pip install 'micrograd_nn[live]'")
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "live", "metadata": {},
+                           "outputs": [], "source": CELL}],
+                "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "live.ipynb").write_text(json.dumps(notebook), encoding="utf-8")  # the server's root folder
+    page.set_default_timeout(90_000)
+    page.goto(f"{jupyterlab}/lab/tree/live.ipynb")
+    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content")
+    page.get_by_text("| Idle").wait_for()
+    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    view = page.locator(".jp-OutputArea .mg-live-view")
+    try:
+        view.locator(".mg-current").wait_for()
+        page.wait_for_function("document.querySelector('.mg-live-status').textContent.startsWith('step 3')")
+        assert view.locator(".mg-steps").get_attribute("data-step") == "3"
+        view.locator("[data-live=step]").click()  # the kernel takes a step and sends its numbers
+        page.wait_for_function("document.querySelector('.mg-live-status').textContent.startsWith('step 4')")
+        assert view.locator(".mg-steps").get_attribute("data-step") == "4"
+        view.locator("circle.mg-point[data-index='5']").click()  # trace sample 5: a new layout from the kernel
+        page.wait_for_function("document.querySelector('circle.mg-traced').getAttribute('data-index') === '5'")
+        assert view.locator(".mg-current").count() == 1
+    finally:
+        page.screenshot(path=os.environ.get("MG_SHOT", os.devnull))
+    assert page.errors == [] and page.blocked == []
