@@ -204,3 +204,36 @@ def test_a_value_without_a_dot_binary_displays_laid_out_in_the_page(page, tmp_pa
     page.wait_for_selector(".mg-graph svg")
     assert "data 0.7071" in page.inner_text(".mg-graph")
     assert page.blocked == [] and page.errors == []
+
+
+def test_predict_then_reveal(page, tmp_path):  # noqa: F811
+    steps = show_steps(karpathy_neuron(), predict=True)
+    open_page(page, steps, tmp_path)
+    x1 = '[data-node="x1"] text'
+    page.locator(".mg-slider").fill("7")  # mul1 = x1·w1 passes its gradient 0.5 to x1 and w1
+    assert page.locator(".mg-ask").count() == 1 and page.locator(x1).all_text_contents()[2] == "grad"
+    page.get_by_label("x1.grad").fill("-1.5015")  # not equal to 4 significant digits
+    page.get_by_label("w1.grad").fill("1")
+    page.locator("[data-go=check]").click()
+    assert page.locator(".mg-mark").all_inner_texts() == ["✗ wrong", "✓ right"]
+    page.get_by_label("x1.grad").fill("0.5")  # mul1.grad passed on as it is: w1 = ∂mul1/∂x1 forgotten
+    page.get_by_label("w1.grad").fill("-1")
+    page.locator("[data-go=check]").click()
+    assert page.locator(".mg-mark").all_inner_texts() == [
+        "✗ wrong: ∂mul1/∂x1 seems left out: multiply mul1.grad by it", "✗ wrong: the sign is flipped"]
+    assert page.locator(x1).all_text_contents()[2] == "grad"  # still hidden
+    page.get_by_label("w1.grad").fill("1")
+    page.get_by_label("x1.grad").fill("−1.5")  # the ledger's minus sign is accepted
+    page.get_by_label("x1.grad").press("Enter")
+    assert page.locator(".mg-ask").count() == 0 and page.locator(x1).all_text_contents()[2] == "grad -1.5"
+    assert page.inner_text(".mg-ledger").startswith("step 7:")
+    page.keyboard.press("ArrowLeft")  # step 6, x2's leaf step: nothing to predict
+    page.keyboard.press("ArrowRight")  # step 7 again: already answered
+    assert page.locator(".mg-ask").count() == 0
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert shown_step(page) == 9 and page.errors == []
+    page.locator(".mg-slider").fill("0")
+    assert page.locator(".mg-ask").count() == 1
+    page.locator("[data-go=reveal]").click()
+    assert page.locator(".mg-ask").count() == 0 and page.inner_text(".mg-ledger").startswith("step 0:")

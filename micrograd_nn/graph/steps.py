@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import io
+import math
 import os
 import re
 import warnings
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..engine import Value, topological_order
-from ..frames import Frame, backward_steps, forward_steps, model_names, node_names, replay
+from ..frames import Frame, backward_steps, fmt, forward_steps, model_names, node_names, replay
 from .binary import RenderFailure, no_binary_hint, run_dot, svgs
 from .drawing import Graph, Paint, Scene, _visible
 from .viewer import viewer_html, widget_class
@@ -29,6 +30,7 @@ MAX_GIF_FRAMES = 600
 MAX_PICTURE_WIDTH = 1600  # px: a GIF or PNG of a step is cropped to the current node's neighbourhood, then shrunk
 NEIGHBOURS = 40  # inputs of one node drawn in a window or a cropped picture; the rest are noted as hidden
 DIRECTIONS = ("backward", "forward", "tangent")
+PREDICTED = 6  # gradients a learner is asked to predict at one step (a 33-term sum asks for the first six)
 
 
 class StepThrough:
@@ -42,18 +44,22 @@ class StepThrough:
 
     def __init__(self, root: Value, direction: str = "backward", *, parameters=None, collapsed: bool = False,
                  rankdir: str = "LR", show_local_grads: bool = False, max_nodes: int | None = MAX_NODES,
-                 legend: bool = True, tangents: dict | None = None, max_steps: int | None = MAX_STEPS):
+                 legend: bool = True, tangents: dict | None = None, max_steps: int | None = MAX_STEPS,
+                 predict: bool = False):
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be 'backward', 'forward' or 'tangent', got {direction!r}")
         if not isinstance(root, Value):
             raise TypeError(f"show_steps needs a Value, got {type(root).__name__}")
         if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
             raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")
+        if predict and direction != "backward":
+            raise ValueError("predict=True asks for the gradients a backward step passes on: direction='backward'")
         if (tangents is None) != (direction != "tangent"):
             raise ValueError("tangents={leaf: number, ...} goes with direction='tangent', and only with it")
         order = topological_order(root)
         names = node_names(order, model_names(order, parameters))
         self.root, self.direction, self.max_nodes, self.max_steps = root, direction, max_nodes, max_steps
+        self.predict = predict
         self.scene = Scene(root, rankdir, direction != "forward", show_local_grads, None, parameters, legend,
                            collapsed, names)
         if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
@@ -220,6 +226,11 @@ def _pillow():
     return Image
 
 
+def _number(x: float) -> float | str:
+    """x for JSON: a float, or "NaN" / "Infinity" / "-Infinity" as text (which JavaScript's Number() reads)."""
+    return x if math.isfinite(x) else str(x).replace("inf", "Infinity").replace("nan", "NaN")
+
+
 def _uses(order: list[Value]) -> dict:
     """{node: how many edges lead out of it}: a gradient is a running total until all of them have been taken."""
     uses = dict.fromkeys(order, 0)
@@ -277,6 +288,23 @@ class _Player:
             titles.append(f"{target}->{scene.ids[node]}")
         return titles
 
+    def questions(self, frame: Frame) -> list:
+        """[child's name, its gradient after this step, [[a likely wrong answer, the slip it shows], …]] for the
+        first PREDICTED children of a backward step: what predict mode asks."""
+        last_edge = {edge.child: edge for edge in frame.edges}  # a child used twice: its total after both
+        asked = []
+        for child, edge in list(last_edge.items())[:PREDICTED]:
+            name, parent = self.scene.name(child), frame.name
+            before = edge.total_after - edge.contribution
+            slips = [(-edge.total_after, "the sign is flipped"),
+                     (before + edge.upstream, f"∂{parent}/∂{name} seems left out: multiply {parent}.grad by it"),
+                     (before + edge.upstream * child.data, f"that uses {name}'s value, not ∂{parent}/∂{name}"),
+                     (edge.contribution, f"{name}.grad already held {fmt(before)}: gradients add up (+=)")]
+            hints = [[_number(value), hint] for value, hint in slips
+                     if value != edge.total_after and not (hint.startswith(name) and before == 0)]
+            asked.append([name, _number(edge.total_after), hints])
+        return asked
+
     def windows(self) -> tuple[list[list[Value]], list[int]]:
         """The nodes of each window and the window of each frame. One window when the graph fits `max_nodes`;
         else consecutive frames share a window until it would hold more than `max_nodes` Values."""
@@ -327,6 +355,8 @@ class _Player:
                      "ledger": frame.text()}
             if done_before is not None:
                 entry["done"] = [done_before]
+            if steps.predict and frame.edges:  # each child's gradient after this step, at most PREDICTED of them
+                entry["ask"] = self.questions(frame)
             done_before = scene.ids.get(head) if all(m in finished for m in scene.parts(head)) else None
             out_frames.append(entry)
         # The layout is drawn with every number known and room for a running total's mark: the widest texts.
@@ -353,6 +383,8 @@ class _Player:
                    "texts": start, "frames": out_frames, "clusters": bool(scene.clusters) and not scene.units}
         if note:
             payload["note"] = note
+        if steps.predict:
+            payload["predict"] = True
         return payload
 
 
@@ -404,7 +436,8 @@ def inline_svg(svg: str) -> str:
 
 def show_steps(root: Value, direction: str = "backward", *, parameters=None, collapsed: bool = False,
                rankdir: str = "LR", show_local_grads: bool = False, max_nodes: int | None = MAX_NODES,
-               legend: bool = True, tangents: dict | None = None, max_steps: int | None = MAX_STEPS) -> StepThrough:
+               legend: bool = True, tangents: dict | None = None, max_steps: int | None = MAX_STEPS,
+               predict: bool = False) -> StepThrough:
     """Step through the backward, forward or tangent (forward-mode) pass of `root`, one node per frame.
 
     Backward frames apply, at each node n and each child c, c.grad += ∂n/∂c × n.grad, starting from the
@@ -412,10 +445,11 @@ def show_steps(root: Value, direction: str = "backward", *, parameters=None, col
     starting from `tangents={leaf: number}`. `parameters` (a module or a list) names and colours the
     parameters; `collapsed=True` draws each neuron as one box. The drawing is laid out once (in windows of at
     most `max_nodes` Values along the pass for a larger graph) and the viewer follows the step; a page holds at
-    most `max_steps` frames (None: all). Displays as the viewer in Jupyter; `.save("steps.html")`,
-    `.save("steps.gif")` and `.save("step.png", step=k)` export it; `.widget()` is a live widget; `print()`
-    gives the ledger.
+    most `max_steps` frames (None: all). `predict=True` asks, at each backward step, for the gradients it passes
+    on before showing them (right means equal to 4 significant digits). Displays as the viewer in Jupyter;
+    `.save("steps.html")`, `.save("steps.gif")` and `.save("step.png", step=k)` export it; `.widget()` is a
+    live widget; `print()` gives the ledger.
     """
     return StepThrough(root, direction, parameters=parameters, collapsed=collapsed, rankdir=rankdir,
                        show_local_grads=show_local_grads, max_nodes=max_nodes, legend=legend, tangents=tangents,
-                       max_steps=max_steps)
+                       max_steps=max_steps, predict=predict)

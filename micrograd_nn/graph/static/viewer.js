@@ -34,6 +34,10 @@ const STYLE = `
   align-items: center; }
 .mg-steps .mg-legend span.mg-swatch { display: inline-block; width: 22px; height: 13px; vertical-align: middle;
   margin-right: 4px; border: 1px solid #000; }
+.mg-steps .mg-ask input { font: 14px monospace; }
+.mg-steps .mg-ask button { font: 13px sans-serif; margin-top: 4px; }
+.mg-steps .mg-mark.mg-right { color: #1a7f37; }
+.mg-steps .mg-mark.mg-wrong { color: #c62828; }
 .mg-steps .mg-note { font: 13px sans-serif; color: #8a4b00; margin: 4px 0; }
 .mg-steps g.node.mg-current > polygon:first-of-type, .mg-steps g.node.mg-current > path:first-of-type {
   fill: #ff9f80; stroke: #d62728; stroke-width: 3px; }
@@ -120,6 +124,11 @@ function ledgerView(container, text) {
   }
 }
 
+function sameTo4Digits(a, b) {
+  if (Number.isNaN(b)) return Number.isNaN(a);
+  return Number(a).toPrecision(4) === Number(b).toPrecision(4);
+}
+
 function parseSvg(text) {
   const holder = document.createElement("div");
   holder.innerHTML = text.replace(/<\?xml[\s\S]*?\?>|<\!DOCTYPE[\s\S]*?>|<\!--[\s\S]*?-->/gi, "");
@@ -191,6 +200,7 @@ export function mount(root, payload, options = {}) {
   let marked = []; // elements carrying mg-current / mg-hot
   let doneMarked = [];
   let token = 0;
+  const revealed = new Set(); // steps whose prediction has been checked right or revealed
 
   function lastIndex() { return Math.max(payload.frames.length - 1, 0); }
 
@@ -308,7 +318,9 @@ export function mount(root, payload, options = {}) {
     const w = frame && frame.window != null ? frame.window : 0;
     label.textContent = `${payload.direction} step ${step} / ${lastStep}` +
       (windows > 1 ? ` \u00b7 part ${w + 1} of ${windows}` : "");
-    ledgerView(ledger, frame ? frame.ledger : "");
+    const asking = payload.predict && frame && frame.ask && frame.ask.length && !revealed.has(k);
+    if (asking) askView(k, frame);
+    else ledgerView(ledger, frame ? frame.ledger : "");
     const entry = await windowDrawing(w);
     if (mine !== token) return; // a later step was asked for while this window was being laid out
     if (!entry) {
@@ -323,8 +335,46 @@ export function mount(root, payload, options = {}) {
       shownWindow = w;
       applied = new Map();
     }
-    const { current, hot } = paint(entry, stateAt(payload, k), frame);
+    // Predicting: the step's node and edges are marked, but the numbers it passes on are not shown yet.
+    const { current, hot } = paint(entry, stateAt(payload, asking ? k - 1 : k), frame);
     if (!keepView) follow(current, hot);
+  }
+
+  // Predict, then reveal: the learner writes each child's gradient after this step; Check marks each answer
+  // (right when equal to 4 significant digits), Reveal (or all right) shows the step.
+  function askView(k, frame) {
+    ledger.textContent = "";
+    const head = frame.ledger.split("\n")[0].replace(/the chain rule passes it on:$/, "what does each input get?");
+    ledger.append(element("div", {}, head));
+    const form = element("form", { class: "mg-ask" });
+    const fields = [];
+    for (const [name, expected, slips] of frame.ask) {
+      const row = element("label", { class: "mg-ask-row" });
+      const input = element("input", { type: "text", inputmode: "decimal", size: "10", "aria-label": `${name}.grad` });
+      const mark = element("span", { class: "mg-mark" });
+      row.append(`  ${name}.grad = `, input, " ", mark);
+      form.append(row, element("br"));
+      fields.push({ input, mark, expected: Number(expected), slips: slips || [] });
+    }
+    const check = element("button", { type: "submit", "data-go": "check" }, "check");
+    const reveal = element("button", { type: "button", "data-go": "reveal" }, "reveal");
+    form.append(check, " ", reveal);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      let right = 0;
+      for (const { input, mark, expected, slips } of fields) {
+        const given = Number(input.value.trim().replace(/\u2212/g, "-"));
+        const ok = input.value.trim() !== "" && !Number.isNaN(given) && sameTo4Digits(given, expected);
+        const slip = ok ? null : slips.find(([value]) => sameTo4Digits(given, Number(value)));
+        mark.textContent = input.value.trim() === "" ? "unanswered" : ok ? "\u2713 right" :
+          "\u2717 wrong" + (slip ? ": " + slip[1] : "");
+        mark.className = "mg-mark " + (input.value.trim() === "" ? "" : ok ? "mg-right" : "mg-wrong");
+        right += ok;
+      }
+      if (right === fields.length) { revealed.add(k); show(k, true); }
+    });
+    reveal.addEventListener("click", () => { revealed.add(k); show(k, true); });
+    ledger.append(form);
   }
 
   function stop() {
@@ -338,7 +388,9 @@ export function mount(root, payload, options = {}) {
     timer = setInterval(() => { if (index >= lastIndex()) stop(); else show(index + 1); }, options.playMs || PLAY_MS);
   }
 
-  const moves = { first: () => 0, prev: () => index - 1, next: () => index + 1, last: () => lastIndex() };
+  // In predict mode, next on a step still asking reveals it first.
+  const ahead = () => (payload.predict && !revealed.has(index) && (payload.frames[index] || {}).ask ? index : index + 1);
+  const moves = { first: () => 0, prev: () => index - 1, next: ahead, last: () => lastIndex() };
   bar.addEventListener("click", (event) => {
     const button = event.target.closest("[data-go]");
     if (!button) return;
@@ -347,7 +399,12 @@ export function mount(root, payload, options = {}) {
     else if (go === "zoom-in") zoom(1.25);
     else if (go === "zoom-out") zoom(0.8);
     else if (go === "fit") fit();
-    else { stop(); show(moves[go]()); }
+    else if (go in moves) {
+      stop();
+      const k = moves[go]();
+      if (k === index) revealed.add(k);
+      show(k);
+    }
   });
   slider.addEventListener("input", () => { stop(); show(+slider.value); });
 
@@ -356,7 +413,7 @@ export function mount(root, payload, options = {}) {
     const tag = target && target.tagName;
     if (tag === "TEXTAREA" || (tag === "INPUT" && target.type !== "range") || (target && target.isContentEditable)) return;
     if (tag === "INPUT" && (event.key === "ArrowLeft" || event.key === "ArrowRight")) return; // the slider moves itself
-    const keys = { ArrowRight: () => { stop(); show(index + 1); }, ArrowLeft: () => { stop(); show(index - 1); },
+    const keys = { ArrowRight: () => { stop(); const k = ahead(); if (k === index) revealed.add(k); show(k); }, ArrowLeft: () => { stop(); show(index - 1); },
       Home: () => { stop(); show(0); }, End: () => { stop(); show(lastIndex()); }, "+": () => zoom(1.25),
       "=": () => zoom(1.25), "-": () => zoom(0.8), f: () => fit() };
     if (event.key === " " && tag !== "BUTTON") keys[" "] = toggle;
