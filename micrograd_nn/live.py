@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import derivatives, engine
-from .engine import Value, no_grad, topological_order
+from .engine import Value, enable_grad, no_grad, topological_order
 from .frames import fmt, model_names, node_names
 from .nn import MLP, Layer, Neuron
 
@@ -205,16 +205,17 @@ class _Trace:
     """The graph of one sample's loss, loss_fn(model(x), t), laid out once; `texts()` gives every drawn record's
     texts for the current parameters from a freshly built graph of the same shape (numbers only change)."""
 
-    def __init__(self, model, x, target, loss_fn: Callable):
+    def __init__(self, model, x, target, loss_fn: Callable, params: list[Value]):
         from .graph.drawing import Scene
 
         self.model, self.x, self.target, self.loss_fn = model, x, target, loss_fn
         root = self._build()
         order = topological_order(root)
+        module = hasattr(model, "named_parameters")  # names and neuron boxes come from a Module; else a list
         names = node_names(order, model_names(order, model))
-        collapsed = len(order) > COLLAPSE_ABOVE and hasattr(model, "named_parameters")
-        self.scene = Scene(root, parameters=model, collapsed=collapsed, max_nodes=None if collapsed else 150,
-                           names=names)
+        collapsed = len(order) > COLLAPSE_ABOVE and module
+        self.scene = Scene(root, parameters=model if module else params, collapsed=collapsed,
+                           max_nodes=None if collapsed else 150, names=names)
         self.scene.legend = False  # the viewer draws its own legend
         self.layout = _breadth_first(root)
         self.drawn = [node for node in self.scene.shown if self.scene.visible(node)]
@@ -340,20 +341,25 @@ class LiveView:
 
     def step(self, n: int = 1) -> LiveView:
         """Take n optimiser steps (fit's batches, in fit's order) and redraw. Returns the view."""
-        from .train import forward_backward
-
         if self._driven:
             raise RuntimeError("this view belongs to a fit(..., live=True) run; make your own with mg.live(...)")
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise ValueError(f"step: n must be a whole number of steps ≥ 0, got {n!r}")
-        with self._lock:
-            for k in range(n):
-                xb, yb = next(self._batches)
-                self.optimizer.zero_grad()
-                loss, outputs = forward_backward(self.model, xb, yb, self.loss_fn, self.penalty, self.params)
-                self.optimizer.step()
-                self._after_step(loss, outputs, yb, last=k == n - 1)
+        for k in range(n):
+            self._one_step(last=k == n - 1)
         return self
+
+    def _one_step(self, last: bool) -> None:
+        """fit's step on the next batch: zero_grad, L = (1/B)·Σ loss_fn(model(x), t) (+ penalty), backward, step;
+        then record it (and redraw if `last`, else when the throttle says so)."""
+        from .train import forward_backward
+
+        with self._lock, enable_grad():  # as fit: it records its graphs even inside no_grad()
+            xb, yb = next(self._batches)
+            self.optimizer.zero_grad()
+            loss, outputs = forward_backward(self.model, xb, yb, self.loss_fn, self.penalty, self.params)
+            self.optimizer.step()
+            self._after_step(loss, outputs, yb, last)
 
     def _after_step(self, loss: float, outputs: list, yb: list, last: bool = False) -> None:
         """Record a step fit or `step` took (its batch loss, accuracy, the parameters and their gradients);
@@ -407,7 +413,7 @@ class LiveView:
             from .data import _plain
 
             self._trace = _Trace(self.model, _plain(self.X[self._sample], True), _plain(self.y[self._sample], False),
-                                 self.loss_fn)
+                                 self.loss_fn, self.params)
         return self._trace
 
     def _frame(self, step: int) -> dict | None:
@@ -558,28 +564,20 @@ class LiveView:
 
         def run():
             taken = 0
-            while self._running.is_set() and (max_steps is None or taken < max_steps):
-                started = time.perf_counter()
-                self.step(1) if self._widget is None else self._step_quietly()
-                taken += 1
-                time.sleep(max(0.0, 1.0 / self.speed - (time.perf_counter() - started)))
-            self._running.clear()
-            if self._widget is not None:
-                self._send_update()
+            try:
+                while self._running.is_set() and (max_steps is None or taken < max_steps):
+                    started = time.perf_counter()
+                    self._one_step(last=False)  # a run of steps redraws as the throttle allows
+                    taken += 1
+                    time.sleep(max(0.0, 1.0 / self.speed - (time.perf_counter() - started)))
+            finally:  # paused, done, or failed (the error is reported by the thread): show where it stopped
+                self._running.clear()
+                if self._widget is not None:
+                    with self._lock:
+                        self._send_update()
 
         self._runner = threading.Thread(target=run, daemon=True)
         self._runner.start()
-
-    def _step_quietly(self) -> None:
-        """One step whose redraw is left to the throttle (a run of steps redraws at most 10 times a second)."""
-        from .train import forward_backward
-
-        with self._lock:
-            xb, yb = next(self._batches)
-            self.optimizer.zero_grad()
-            loss, outputs = forward_backward(self.model, xb, yb, self.loss_fn, self.penalty, self.params)
-            self.optimizer.step()
-            self._after_step(loss, outputs, yb)
 
     def pause(self) -> None:
         """Stop a run started by `resume()` after its current step."""

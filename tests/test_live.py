@@ -287,3 +287,51 @@ def test_the_widget_module_in_chromium(page, tmp_path, in_jupyter):  # noqa: F81
     sent = page.evaluate("window.sent")
     assert sent[1] == {"type": "sample", "index": 9} and sent[2]["action"] == "step"
     assert page.errors == [] and page.blocked == []
+
+
+def test_resume_trains_in_the_background_until_paused_as_stepping_would():
+    model, X, y, opt = setup()
+    view = mg.live(model, X, y, F.binary_cross_entropy, opt, batch_size=10)
+    view.speed = 1000.0
+    view.resume(max_steps=6)
+    view._runner.join(timeout=60)
+    assert view.steps == 6 and not view._running.is_set()
+    view.resume()
+    view.pause()  # stops after the step under way
+    view.step(2)
+    reference, X, y, ref_opt = setup()
+    twin = mg.live(reference, X, y, F.binary_cross_entropy, ref_opt, batch_size=10)
+    twin.step(view.steps)
+    assert twin.losses == view.losses and parameters(model) == parameters(reference)
+    assert twin.history.loss == view.history.loss
+
+
+def test_a_function_model_and_wider_inputs_are_traced_without_regions():
+    mg.manual_seed(3)
+    w = [mg.Value(0.1 * k - 0.3, label=f"w{k}") for k in range(4)]
+
+    def model(x):
+        return mg.dot(w[:3], x, bias=w[3])
+
+    X = [[0.5, -1.0, 2.0], [1.0, 0.0, -1.0], [0.2, 0.4, 0.6]]
+    y = [1, 0, 1]
+    view = mg.live(model, X, y, F.binary_cross_entropy, SGD(w, lr=0.1), sample=2)
+    view.step(3)
+    data = view.page_data()
+    assert data["points"] is None and "grid" not in data["snapshots"][-1]
+    assert data["param_names"] == ["w0", "w1", "w2", "w3"]
+    expected = F.binary_cross_entropy(model(X[2]), 1).data
+    last = data["viewer"]["frames"][-1]
+    assert last["texts"][last["current"]][1] == f"data {fmt(expected)}"
+
+
+def test_without_anywidget_jupyter_gets_the_page(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "anywidget", None)  # as if it were not installed
+    model, X, y, opt = setup()
+    view = mg.live(model, X, y, F.binary_cross_entropy, opt)
+    view.step(2)
+    bundle = view._repr_mimebundle_()
+    assert bundle["text/html"].startswith("<iframe srcdoc=") and "mg-live-data" in bundle["text/html"]
+    assert "pip install 'micrograd_nn[live]'" in repr(view)
+    with pytest.raises(ImportError, match=r"micrograd_nn\[live\]"):
+        view.widget()

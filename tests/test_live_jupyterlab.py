@@ -1,5 +1,6 @@
 """The live view as a widget in JupyterLab (anywidget, a kernel, Chromium): a cell shows mg.live(...); its step
-button trains one more step in the kernel and a click on a data point traces that sample."""
+button trains one more step in the kernel, a click on a data point traces that sample, resume trains in the
+background until pause."""
 
 import json
 import os
@@ -55,6 +56,13 @@ def test_the_live_widget_trains_and_traces_in_a_jupyterlab_cell(page, jupyterlab
         view.locator("circle.mg-point[data-index='5']").click()  # trace sample 5: a new layout from the kernel
         page.wait_for_function("document.querySelector('circle.mg-traced').getAttribute('data-index') === '5'")
         assert view.locator(".mg-current").count() == 1
+        view.locator("[data-live=resume]").click()  # the kernel trains in the background, redrawing as it goes
+        page.wait_for_function("+document.querySelector('.mg-steps').getAttribute('data-step') >= 8")
+        view.locator("[data-live=pause]").click()
+        page.wait_for_function("!document.querySelector('.mg-live-status').textContent.includes('training')")
+        stopped = view.locator(".mg-steps").get_attribute("data-step")
+        page.wait_for_timeout(1500)
+        assert view.locator(".mg-steps").get_attribute("data-step") == stopped  # paused: no more steps
     finally:
         page.screenshot(path=os.environ.get("MG_SHOT", os.devnull))
     assert page.errors == [] and page.blocked == []
