@@ -150,6 +150,17 @@ def test_tangent_pages_push_tangents_from_the_leaves():
     assert all(not text[-1].endswith("…") for f in payload["frames"] for text in f["texts"].values())
 
 
+def test_layer_notation_names_the_drawing_and_the_ledger():
+    random.seed(1)
+    model = MLP(2, [3, 1])
+    loss = F.binary_cross_entropy(model([0.5, -1.0]), 1.0)
+    payload = show_steps(loss, parameters=model, notation="layer").payload()
+    assert {"W[2]₀,₂", "b[1]₀", "a[1]₂", "z[2]₀"} <= set(payload["nodes"].values())
+    assert any(f["ledger"].startswith("step 3: a[1]₂ = relu(z[1]₂)") for f in payload["frames"])
+    with pytest.raises(ValueError, match="notation"):
+        show_steps(loss, parameters=model, notation="greek")
+
+
 def mlp_and_loss():
     random.seed(1)
     model = MLP(2, [16, 16, 1])

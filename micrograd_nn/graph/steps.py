@@ -45,7 +45,7 @@ class StepThrough:
     def __init__(self, root: Value, direction: str = "backward", *, parameters=None, collapsed: bool = False,
                  rankdir: str = "LR", show_local_grads: bool = False, max_nodes: int | None = MAX_NODES,
                  legend: bool = True, tangents: dict | None = None, max_steps: int | None = MAX_STEPS,
-                 predict: bool = False):
+                 predict: bool = False, notation: str = "dotted"):
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be 'backward', 'forward' or 'tangent', got {direction!r}")
         if not isinstance(root, Value):
@@ -57,7 +57,7 @@ class StepThrough:
         if (tangents is None) != (direction != "tangent"):
             raise ValueError("tangents={leaf: number, ...} goes with direction='tangent', and only with it")
         order = topological_order(root)
-        names = node_names(order, model_names(order, parameters))
+        names = node_names(order, model_names(order, parameters, notation))
         self.root, self.direction, self.max_nodes, self.max_steps = root, direction, max_nodes, max_steps
         self.predict = predict
         self.scene = Scene(root, rankdir, direction != "forward", show_local_grads, None, parameters, legend,
@@ -437,13 +437,14 @@ def inline_svg(svg: str) -> str:
 def show_steps(root: Value, direction: str = "backward", *, parameters=None, collapsed: bool = False,
                rankdir: str = "LR", show_local_grads: bool = False, max_nodes: int | None = MAX_NODES,
                legend: bool = True, tangents: dict | None = None, max_steps: int | None = MAX_STEPS,
-               predict: bool = False) -> StepThrough:
+               predict: bool = False, notation: str = "dotted") -> StepThrough:
     """Step through the backward, forward or tangent (forward-mode) pass of `root`, one node per frame.
 
     Backward frames apply, at each node n and each child c, c.grad += ∂n/∂c × n.grad, starting from the
     root's gradient 1, on the side (no `.grad` changes). Tangent frames push ṅ += ∂n/∂c × ċ from the leaves,
     starting from `tangents={leaf: number}`. `parameters` (a module or a list) names and colours the
-    parameters; `collapsed=True` draws each neuron as one box. The drawing is laid out once (in windows of at
+    parameters (`notation="layer"` names them as a textbook does: `W[2]₀,₁`, `a[1]₀`); `collapsed=True` draws
+    each neuron as one box. The drawing is laid out once (in windows of at
     most `max_nodes` Values along the pass for a larger graph) and the viewer follows the step; a page holds at
     most `max_steps` frames (None: all). `predict=True` asks, at each backward step, for the gradients it passes
     on before showing them (right means equal to 4 significant digits). Displays as the viewer in Jupyter;
@@ -452,4 +453,4 @@ def show_steps(root: Value, direction: str = "backward", *, parameters=None, col
     """
     return StepThrough(root, direction, parameters=parameters, collapsed=collapsed, rankdir=rankdir,
                        show_local_grads=show_local_grads, max_nodes=max_nodes, legend=legend, tangents=tangents,
-                       max_steps=max_steps, predict=predict)
+                       max_steps=max_steps, predict=predict, notation=notation)
