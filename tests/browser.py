@@ -11,6 +11,7 @@ address is aborted and its address listed in `page.blocked`; uncaught script err
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import http.server
@@ -35,9 +36,16 @@ def chromium_path() -> str | None:
     return None
 
 
+_running: dict = {}  # one Playwright and one Chromium per test process, whichever module asks first
+
+
 @pytest.fixture(scope="session")
 def browser():
-    """A headless Chromium for the whole session; skips with the reason when there is none."""
+    """A headless Chromium for the whole session; skips with the reason when there is none.
+
+    Each test module that imports this fixture gets its own copy of it, and Playwright's sync API cannot run
+    twice at once in one thread: so the first call starts one Chromium, every later one reuses it, and it is
+    closed when the process ends."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -45,10 +53,11 @@ def browser():
     executable = chromium_path()
     if executable is None:
         pytest.skip("browser tests need Chromium: apt-get install chromium (or set $MICROGRAD_NN_CHROMIUM)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    if "chromium" not in _running:
+        playwright = sync_playwright().start()
+        _running["chromium"] = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        atexit.register(lambda: (_running.pop("chromium").close(), playwright.stop()))
+    return _running["chromium"]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
