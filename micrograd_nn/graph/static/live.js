@@ -255,6 +255,7 @@ export async function mountLive(el, layout, options = {}) {
   const losses = [], accuracies = [];
   let current = layout;
   let viewer = null;
+  let fitted = false; // the whole drawing is shown once the first numbers are in; then the view is the user's
   let gridKind = "score";
 
   function mountGraph(newLayout) {
@@ -263,6 +264,7 @@ export async function mountLive(el, layout, options = {}) {
     const root = element("div");
     parts.graph.append(root);
     viewer = mount(root, newLayout.viewer, { keyboard: "root", height: "520px" });
+    fitted = false;
     viewer.show(newLayout.viewer.frames.length - 1).then(() => fitWhenVisible(viewer));
   }
 
@@ -290,7 +292,13 @@ export async function mountLive(el, layout, options = {}) {
       paintRegions(parts.regions.canvas, message.grid);
     }
     fillTable(parts.tbody, current.param_names, message.params);
-    if (message.frame && viewer) viewer.addFrames([message.frame]);
+    if (message.frame && viewer) {
+      const shown = viewer.addFrames([message.frame]);
+      if (!fitted) {
+        fitted = true;
+        shown.then(() => fitWhenVisible(viewer));
+      }
+    }
     const last = losses.length ? losses[losses.length - 1] : null;
     parts.status.textContent = `step ${message.step}` + (last === null ? "" : `  batch loss ${fmt(last)}`) +
       (message.running ? "  (training)" : "");
