@@ -20,7 +20,9 @@ numpy: which nodes need a gradient, and the edges' places, by one sort.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Callable
 
 import numpy as np
@@ -234,7 +236,7 @@ def array_contributions(op, x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np
 class _Group:
     """The nodes of one op with one operand count at one level; their slots are one range of the value array."""
 
-    __slots__ = ("op", "level", "out", "operands", "segment", "bins", "sends")
+    __slots__ = ("op", "level", "out", "operands", "segment", "bins", "sends", "one")
 
     def __init__(self, op: ops.Op, level: int, out: slice, operands: np.ndarray):
         self.op, self.level = op, level
@@ -244,6 +246,9 @@ class _Group:
         self.bins: np.ndarray | None = None  # the node of each entry of that segment, for bincount
         # per receiving group: (which contributions: operand rows or flat positions in (arity, m), where they go)
         self.sends: list[tuple] = []
+        # a single node of a few operands runs on Python floats (relu, max and the others that may not select
+        # an operand stay on arrays, which send those operands exactly 0 under an infinite gradient)
+        self.one = operands.shape[1] == 1 and operands.shape[0] <= 64 and op.key not in _SELECTED
 
     @property
     def size(self) -> int:
@@ -258,7 +263,7 @@ class LevelTape:
     """
 
     def __init__(self, leaves: list[Value], groups: list[_Group], values: np.ndarray, buffer: np.ndarray,
-                 starts_at: np.ndarray, leaf_segment: slice, leaf_bins: np.ndarray, grad_leaves: np.ndarray,
+                 leaf_segment: slice, leaf_bins: np.ndarray, grad_leaves: np.ndarray,
                  root_slot: int, watch_slots: np.ndarray, source: str):
         self.leaves = tuple(leaves)
         self.source = source
@@ -266,7 +271,6 @@ class LevelTape:
         self._groups = groups  # in forward order (by level); backward runs those that receive, in reverse
         self._backward = [k for k in range(len(groups) - 1, -1, -1) if groups[k].segment is not None]
         self._values, self._buffer = values, buffer
-        self._starts_at, self._starts = starts_at, buffer[starts_at]  # every other entry is written by each run
         self._leaf_segment, self._leaf_bins = leaf_segment, leaf_bins
         self._grad_leaf_index = grad_leaves  # which leaves get a grad (indices into leaves)
         self._grad_leaves = [self.leaves[k] for k in grad_leaves.tolist()]
@@ -279,7 +283,7 @@ class LevelTape:
     def run(self) -> float:
         """Forward and backward on the leaves' current data; returns the root's new value (see `Tape.run`)."""
         values = self._values.copy()
-        values[:len(self.leaves)] = [leaf.data for leaf in self.leaves]
+        values[:len(self.leaves)] = list(map(_data, self.leaves))
         return self._run(values)
 
     def _run(self, values: np.ndarray) -> float:
@@ -289,18 +293,26 @@ class LevelTape:
         with np.errstate(all="ignore"):  # overflow to inf and NaN go on silently, as with Python floats
             for group in self._groups:
                 x = values.take(group.operands)
+                if group.one:  # a single node: Python floats and the table cost less than numpy's calls
+                    x = x.ravel().tolist()
+                    values[group.out.start] = group.op.forward(*x)
+                else:
+                    values[group.out] = _forward(group.op, x)
                 operands.append(x)
-                values[group.out] = _forward(group.op, x)
-            buffer = np.empty(len(self._buffer))
-            buffer[self._starts_at] = self._starts
+            # The buffer is kept between runs: its starting grads never change (but the leaves', set here),
+            # and every run writes all of its edges before they are read. RUN_LOCK keeps runs apart.
             with RUN_LOCK:  # the leaves' grads are read, added to and written back as one step
-                starts = [leaf.grad for leaf in self._grad_leaves]
+                buffer = self._buffer
+                starts = list(map(_grad, self._grad_leaves))
                 if self._seeded_leaf is not None:
                     starts[self._seeded_leaf] += 1.0
                 buffer[self._leaf_starts] = starts
                 for k in self._backward:
                     group = self._groups[k]
                     grads = np.bincount(group.bins, buffer[group.segment], minlength=group.size)
+                    if group.one:
+                        _send_one(group, operands[k], float(values[group.out.start]), grads.item(), buffer)
+                        continue
                     sent = None
                     for which, where in group.sends:
                         if type(which) is slice:  # whole operand rows, into one block
@@ -315,8 +327,7 @@ class LevelTape:
                             buffer[where] = sent.ravel()[which]
                 if self._grad_leaves:
                     grads = np.bincount(self._leaf_bins, buffer[self._leaf_segment], minlength=len(self.leaves))
-                    for leaf, g in zip(self._grad_leaves, grads[self._grad_leaf_index].tolist()):
-                        leaf.grad = g
+                    list(map(setattr, self._grad_leaves, _GRAD, grads[self._grad_leaf_index].tolist()))
         self.watched = values[self._watch_slots].tolist()
         return float(values[self._root_slot])
 
@@ -328,6 +339,18 @@ class LevelTape:
     def __repr__(self) -> str:
         levels = max((group.level for group in self._groups), default=0)
         return f"LevelTape({len(self.leaves)} leaves, {levels + 1} levels)"
+
+
+_data, _grad = operator.attrgetter("data"), operator.attrgetter("grad")
+_GRAD = itertools.repeat("grad")
+
+
+def _send_one(group: _Group, x: list[float], out: float, g: float, buffer: np.ndarray) -> None:
+    """A single node's contributions local · g, from the table on floats (the same floats as the arrays)."""
+    sent = [local * g for local in group.op.local(tuple(x), out)]
+    for which, where in group.sends:  # one node: a flat position is an operand's position
+        positions = range(which.start, which.stop, which.step) if type(which) is slice else which.tolist()
+        buffer[where] = [sent[i] for i in positions]
 
 
 def _operand_slots(order: list[Value], number: dict, constants: list[float]) -> tuple[list, list]:
@@ -481,14 +504,12 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
         first += len(flat)
         group.sends = [_send(flat[receiving[edges] == r], place[edges[receiving[edges] == r]], group.size,
                              in_blocks[r]) for r in np.unique(receiving[edges]).tolist()]
-    starts_at = np.concatenate([np.arange(segment.start, segment.start + size)
-                                for segment, size in zip(segments, sizes)])
     buffer = np.zeros(start)  # the starting grads are 0, but for the seed: root.grad = 0, then += 1
     root_slot = int(slot[number[root]])
     if root_slot >= n_leaves:
         buffer[segments[receiver_of_slot[root_slot]].start + row_of_slot[root_slot]] = 1.0
     source = "\n".join(f"level {group.level}: {group.op} ×{group.size} ({group.operands.shape[0]} operands each)"
                        for group in groups)
-    return LevelTape(leaves, groups, values, buffer, starts_at, segments[-1], bins[-1],
+    return LevelTape(leaves, groups, values, buffer, segments[-1], bins[-1],
                      np.flatnonzero(needs[:n_leaves]), root_slot,
                      np.array([slot[number[node]] for node in watch], dtype=np.intp), source)
