@@ -335,3 +335,22 @@ def test_without_anywidget_jupyter_gets_the_page(monkeypatch):
     assert "pip install 'micrograd_nn[live]'" in repr(view)
     with pytest.raises(ImportError, match=r"micrograd_nn\[live\]"):
         view.widget()
+
+
+def test_the_saved_page_follows_the_traced_loss_readably_at_every_step(page, tmp_path):  # noqa: F811
+    view, model, X, y, path = saved_run(tmp_path, steps=6)
+    page.goto(path.as_uri())
+    page.wait_for_selector(".mg-steps .mg-current")
+    for key in ["Home", "ArrowRight", "ArrowRight", "End"]:
+        page.keyboard.press(key)
+        page.wait_for_timeout(100)
+        inside, text_px = page.evaluate("""() => {
+          const drawing = document.querySelector('.mg-drawing').getBoundingClientRect();
+          const current = document.querySelector('.mg-current');
+          const box = current.getBoundingClientRect();
+          const text = current.querySelector('text').getBoundingClientRect();
+          return [box.left >= drawing.left - 1 && box.right <= drawing.right + 1 &&
+                  box.top >= drawing.top - 1 && box.bottom <= drawing.bottom + 1, text.height];
+        }""")
+        assert inside and text_px >= 10
+    assert page.get_attribute(".mg-current", "data-node") == "loss"

@@ -182,8 +182,8 @@ function fillTable(tbody, names, table) {
   });
 }
 
-// The whole drawing at first (the viewer then keeps the view as live frames arrive), once the page has laid the
-// viewer out: a widget may be rendered before it is attached to the document.
+// The widget shows the whole drawing at first (the viewer then keeps the view as live frames arrive), once the
+// page has laid the viewer out: a widget may be rendered before it is attached to the document.
 function fitWhenVisible(viewer, tries = 60) {
   const drawing = viewer.root.querySelector(".mg-drawing");
   if (drawing && drawing.clientWidth > 0 && drawing.querySelector("svg")) viewer.fit();
@@ -342,8 +342,7 @@ export async function mountPage(el, data) {
       (snapshot.step !== step ? `  (regions and parameters at step ${snapshot.step})` : "");
   }
   new MutationObserver(follow).observe(graphRoot, { attributes: true, attributeFilter: ["data-step"] });
-  await viewer.show(data.viewer.frames.length - 1);
-  fitWhenVisible(viewer);
+  await viewer.show(data.viewer.frames.length - 1); // the viewer follows the traced loss, readable, at every step
   follow();
   return viewer;
 }
