@@ -83,13 +83,14 @@ def in_jupyter(monkeypatch):
     return sent
 
 
-def test_fit_live_trains_bit_for_bit_as_without_it_while_redrawing_every_step(in_jupyter):
+@pytest.mark.parametrize("compiled", [False, True], ids=["interpreted", "compiled"])
+def test_fit_live_trains_bit_for_bit_as_without_it_while_redrawing_every_step(in_jupyter, compiled):
     pytest.importorskip("anywidget", reason="the widget needs anywidget: pip install 'micrograd_nn[live]'")
     runs = []
     for live in (False, True):
         model, X, y, opt = setup(hidden=(5, 4))
         history = fit(model, X, y, F.binary_cross_entropy, opt, epochs=4, batch_size=16, live=live,
-                      penalty=lambda ps: 1e-3 * F.l2(ps))
+                      penalty=lambda ps: 1e-3 * F.l2(ps), compile=compiled)
         runs.append((history, parameters(model), [p.grad for p in model.parameters()]))
     assert runs[0] == runs[1]
     updates = [m for m in in_jupyter if m["type"] == "update"]
