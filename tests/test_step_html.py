@@ -236,11 +236,15 @@ def test_pictures_of_steps_are_cropped_to_a_sane_size(tmp_path):
         assert png.width <= 1600
     model, loss = mlp_and_loss()
     collapsed = show_steps(loss, parameters=model, collapsed=True)
-    with pytest.raises(ValueError, match=r"at most 600.*\.html"):
-        show_steps(mg.sum([x * k for k in range(700)])).save(tmp_path / "long.gif")
+    with pytest.raises(ValueError, match=r"at most 120.*steps=range.*\.html"):
+        show_steps(mg.sum([x * k for k in range(200)])).save(tmp_path / "long.gif")
+    with Image.open(collapsed.save(tmp_path / "mlp.gif", steps=range(30, 45))) as gif:
+        assert gif.n_frames == 15 and gif.width <= 1600
     assert collapsed.picture(200).source.count("z = Σ w·x + b") <= 1 + 16 + 1  # the box, its inputs, its user
     with pytest.raises(ValueError, match="step=k"):
         steps.save(tmp_path / "step.png")
+    with pytest.raises(ValueError, match="0 <= k < 57"):
+        steps.save(tmp_path / "step.png", step=57)
 
 
 def test_gif_without_pillow_says_what_to_install(tmp_path, monkeypatch):

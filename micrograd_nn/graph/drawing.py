@@ -481,6 +481,8 @@ class Scene:
             cells += [(HIGHLIGHT, "this step"), ("#ffffff", "dashed: done")]
             if paint.grads is not None:
                 cells.append(("#ffffff", "… running total"))
+        if self.spread:
+            cells.append(("#ffffff", "dotted: copy of a shared node"))
         cells += paint.legend
         html = "".join(f'<TD BGCOLOR="{fill}">{text}</TD>' for fill, text in cells)
         dot.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3"><TR>{html}</TR></TABLE>>',

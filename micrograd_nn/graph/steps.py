@@ -13,12 +13,12 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..engine import Value, topological_order
 from ..frames import Frame, backward_steps, fmt, forward_steps, model_names, node_names, replay
-from .binary import RenderFailure, no_binary_hint, run_dot, svgs
+from .binary import TIMEOUT_SECONDS, RenderFailure, no_binary_hint, run_dot, svgs
 from .drawing import Graph, Paint, Scene, _visible
 from .viewer import viewer_html, widget_class
 
@@ -26,7 +26,7 @@ __all__ = ["StepThrough", "show_steps"]
 
 MAX_NODES = 500  # Values in one drawing; a larger graph is drawn in windows that follow the pass
 MAX_STEPS = 25_000  # frames a page or widget holds unless asked for more: a page stays tens of MB
-MAX_GIF_FRAMES = 600
+MAX_GIF_FRAMES = 120  # at 1.2 s a picture, two and a half minutes: longer passes are read in the page
 MAX_PICTURE_WIDTH = 1600  # px: a GIF or PNG of a step is cropped to the current node's neighbourhood, then shrunk
 NEIGHBOURS = 40  # inputs of one node drawn in a window or a cropped picture; the rest are noted as hidden
 DIRECTIONS = ("backward", "forward", "tangent")
@@ -144,19 +144,21 @@ class StepThrough:
 
     # --- files ---
 
-    def save(self, path: str | os.PathLike, duration_ms: int = 1200, step: int | None = None) -> Path:
+    def save(self, path: str | os.PathLike, duration_ms: int = 1200, step: int | None = None,
+             steps: Iterable[int] | None = None) -> Path:
         """Write the step-through: `.html` (one self-contained page), `.gif` (an animation, one picture per step
-        with its ledger as caption, each cropped around the step's node) or `.png` (one step, `step=k`)."""
+        with its ledger as caption, each cropped around the step's node; `steps=range(0, 40)` picks steps) or
+        `.png` (one step, `step=k`)."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix in (".html", ".htm"):
             path.write_text(self.html(standalone=True), encoding="utf-8")
         elif suffix == ".gif":
-            path.write_bytes(self._gif(duration_ms))
+            path.write_bytes(self._gif(duration_ms, self._steps(range(len(self.frames)) if steps is None else steps)))
         elif suffix == ".png":
-            if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < len(self.frames):
-                raise ValueError(f"save(.png) needs step=k with 0 <= k < {len(self.frames)}, got {step!r}")
-            path.write_bytes(self._pngs([step])[0])
+            if step is None:
+                raise ValueError(f"save(.png) needs step=k with 0 <= k < {len(self.frames)}")
+            path.write_bytes(self._pngs(self._steps([step]))[0])
         else:
             raise ValueError(f"save: unknown file type {path.suffix or '(no suffix)'} for {path}; "
                              "use .html, .gif or .png")
@@ -182,7 +184,7 @@ class StepThrough:
         paints = dict(self._paints(wanted, True))
         sources = [self.scene.window(_neighbourhood(self.scene, self.frames[k].node)).graph(paints[k]).source
                    for k in steps]
-        stream = run_dot("\n".join(sources), "png")
+        stream = run_dot("\n".join(sources), "png", timeout=TIMEOUT_SECONDS * max(1, len(sources) // 20))
         if stream is None:
             raise RenderFailure("No Graphviz binary was found, so no picture can be drawn: install graphviz-pure or "
                                 "Graphviz's `dot`, or save the step-through as .html")
@@ -199,12 +201,23 @@ class StepThrough:
                 out.append(buffer.getvalue())
         return out
 
-    def _gif(self, duration_ms: int) -> bytes:
-        if len(self.frames) > MAX_GIF_FRAMES:
-            raise ValueError(f"a GIF of {len(self.frames)} steps would be too large to watch or share (at most "
-                             f"{MAX_GIF_FRAMES}); save the step-through as .html, or one step as .png (step=k)")
+    def _steps(self, steps: Iterable[int]) -> list[int]:
+        """Step numbers checked against the frames (a bool, a non-int or one out of range is refused)."""
+        chosen = list(steps)
+        for k in chosen:
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(self.frames):
+                raise ValueError(f"a step must be an int k with 0 <= k < {len(self.frames)}, got {k!r}")
+        if not chosen:
+            raise ValueError("no step chosen")
+        return chosen
+
+    def _gif(self, duration_ms: int, steps: list[int]) -> bytes:
+        if len(steps) > MAX_GIF_FRAMES:
+            raise ValueError(f"a GIF of {len(steps)} steps would be too long to watch (at most {MAX_GIF_FRAMES}): "
+                             "pick some with steps=range(…), save the whole step-through as .html, or one step "
+                             "as .png (step=k)")
         Image = _pillow()
-        images = [Image.open(io.BytesIO(png)).convert("RGB") for png in self._pngs(list(range(len(self.frames))))]
+        images = [Image.open(io.BytesIO(png)).convert("RGB") for png in self._pngs(steps)]
         width, height = max(im.width for im in images), max(im.height for im in images)
         padded = []
         for im in images:
