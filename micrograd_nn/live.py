@@ -166,7 +166,7 @@ def region_grid(model, bounds: tuple, n: int = GRID) -> dict:
     for s in zip(*outputs):
         top = max(range(len(s)), key=s.__getitem__)
         classes.append(top)
-        probs.append(round(1.0 / math.fsum(math.exp(v - s[top]) for v in s), 3))
+        probs.append(_finite(round(1.0 / math.fsum(math.exp(v - s[top]) for v in s), 3)))
     grid["kind"], grid["class"], grid["prob"] = "class", classes, probs
     return grid
 
@@ -408,32 +408,39 @@ class LiveView:
                 self._widget.send({"type": "layout", "layout": self._layout()})
                 self._send_update()
 
-    def _traced(self) -> _Trace:
+    def _traced(self, step: int = 0) -> _Trace:
+        """The traced sample's graph, laid out from the parameters after `step` (by default the initial ones: they
+        can always be computed, where a run that diverged may overflow)."""
         if self._trace is None:
             from .data import _plain
 
-            self._trace = _Trace(self.model, _plain(self.X[self._sample], True), _plain(self.y[self._sample], False),
-                                 self.loss_fn, self.params)
+            with self._parameters_at(step):
+                self._trace = _Trace(self.model, _plain(self.X[self._sample], True),
+                                     _plain(self.y[self._sample], False), self.loss_fn, self.params)
         return self._trace
 
     def _frame(self, step: int) -> dict | None:
         """The viewer frame of step `step` (the parameters after it): every drawn record's texts, the ledger."""
         trace = self._traced()
-        with self._parameters_at(step):
-            found = trace.texts()
-        if found is None:
-            return None
-        texts, sample_loss, outputs = found
         if step == 0:
             head = "before training"
         else:
             acc = self.accuracies[step - 1]
             head = (f"step {step} (epoch {-(-step // self.batches_per_epoch)}): batch loss {fmt(self.losses[step - 1])}"
                     + ("" if acc is None else f", batch accuracy {acc:.1%}"))
+        frame = {"step": step, "window": 0, "current": trace.root_id}
+        try:
+            with self._parameters_at(step):
+                found = trace.texts()
+        except (ArithmeticError, ValueError) as error:  # a run that diverged: say why, keep the last numbers drawn
+            return {**frame, "texts": {}, "ledger": f"{head}\nsample {self._sample} cannot be computed here: {error}"}
+        if found is None:
+            return None
+        texts, sample_loss, outputs = found
         target = _plain_target(self.y[self._sample])
         ledger = (f"{head}\nsample {self._sample}: target {target}, output "
                   f"{', '.join(fmt(o) for o in outputs)}, its loss {fmt(sample_loss)}")
-        return {"step": step, "window": 0, "current": trace.root_id, "texts": texts, "ledger": ledger}
+        return {**frame, "texts": texts, "ledger": ledger}
 
     @contextmanager
     def _parameters_at(self, step: int):
@@ -493,8 +500,9 @@ class LiveView:
         widget = self._widget
         update = self._update(widget.sent_steps if since is None else since)
         widget.sent_steps = self.steps
-        if update["frame"] is None:  # the graph changed shape: lay it out again
+        if update["frame"] is None:  # the graph changed shape: lay it out again, from the current parameters
             self._trace = None
+            self._traced(self.steps)
             widget.send({"type": "layout", "layout": self._layout()})
             update["frame"] = self._frame(self.steps)
         widget.send(update)
@@ -592,18 +600,18 @@ class LiveView:
         """Everything the saved page shows: every step's losses, the traced graph at each step (at most
         MAX_PAGE_FRAMES, evenly spread, the last included), regions and parameters at up to MAX_PAGE_GRIDS steps."""
         with self._lock:
+            kept = self._trace  # the widget's drawing, if any, stays the one it shows
             layout = self._layout()
-            steps = _spread(self.steps, MAX_PAGE_FRAMES)
-            frames = []
-            for step in steps:
+            frames, window = [], 0
+            for step in _spread(self.steps, MAX_PAGE_FRAMES):
                 frame = self._frame(step)
                 if frame is None:  # another shape: a new drawing (window) from here on
                     self._trace = None
-                    with self._parameters_at(step):
-                        layout["viewer"]["windows"].append(self._traced().window())
+                    layout["viewer"]["windows"].append(self._traced(step).window())
+                    window = len(layout["viewer"]["windows"]) - 1
                     frame = self._frame(step)
-                    frame["window"] = len(layout["viewer"]["windows"]) - 1
-                frames.append(frame)
+                frames.append({**frame, "window": window})
+            self._trace = kept
             layout["viewer"]["texts"] = frames[0]["texts"] if frames[0]["window"] == 0 else {}
             layout["viewer"]["frames"] = frames
             snapshots = []

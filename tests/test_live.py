@@ -197,7 +197,11 @@ def saved_run(tmp_path, steps=12, sample=4):
 
 
 def page_data(text):
-    return json.loads(re.search(r'id="mg-live-data">(.*?)</script>', text, re.DOTALL).group(1))
+    """The page's data, as a browser's JSON.parse reads it (NaN or Infinity would be a syntax error there)."""
+    def refuse(constant):
+        raise AssertionError(f"{constant} in the page's JSON")
+
+    return json.loads(re.search(r'id="mg-live-data">(.*?)</script>', text, re.DOTALL).group(1), parse_constant=refuse)
 
 
 def test_the_saved_page_holds_every_step_in_one_drawing(tmp_path):
@@ -355,3 +359,15 @@ def test_the_saved_page_follows_the_traced_loss_readably_at_every_step(page, tmp
         }""")
         assert inside and text_px >= 10
     assert page.get_attribute(".mg-current", "data-node") == "loss"
+
+
+def test_a_run_that_diverges_is_still_saved_and_says_where_the_trace_fails(tmp_path):
+    model, X, y, opt = setup(optimizer=SGD, lr=1e3)
+    view = mg.live(model, X, y, F.mse, opt)
+    with pytest.raises(OverflowError):  # as fit would: the step whose loss overflows raises
+        view.step(30)
+    assert 1 <= view.steps < 30
+    data = page_data(view.save(tmp_path / "run.html").read_text())  # strict JSON: no NaN or Infinity
+    assert data["losses"] == [v if math.isfinite(v) else None for v in view.losses]
+    assert "cannot be computed here: power overflow" in data["viewer"]["frames"][-1]["ledger"]
+    assert data["viewer"]["frames"][0]["texts"]  # the first steps are drawn as usual
