@@ -371,3 +371,24 @@ def test_a_run_that_diverges_is_still_saved_and_says_where_the_trace_fails(tmp_p
     assert data["losses"] == [v if math.isfinite(v) else None for v in view.losses]
     assert "cannot be computed here: power overflow" in data["viewer"]["frames"][-1]["ledger"]
     assert data["viewer"]["frames"][0]["texts"]  # the first steps are drawn as usual
+
+
+@pytest.mark.parametrize("step_seconds, draw_seconds", [(0.01, 0.005), (0.1, 0.05), (0.002, 0.03)])
+def test_the_throttle_keeps_drawing_under_its_share_and_at_most_ten_a_second(monkeypatch, step_seconds,
+                                                                               draw_seconds):
+    clock = [100.0]
+    monkeypatch.setattr(live_module.time, "perf_counter", lambda: clock[0])
+    throttle = _Throttle()
+    draws = 0
+    for _ in range(5000):
+        clock[0] += step_seconds  # a training step
+        if throttle.due():
+            clock[0] += draw_seconds
+            throttle.spent(draw_seconds)
+            draws += 1
+    elapsed = clock[0] - 100.0
+    assert throttle.drawing <= 0.15 * (elapsed - throttle.drawing) + draw_seconds  # its share, to one redraw
+    assert draws <= 10 * elapsed + 1
+    # and it draws as often as both limits allow (less the steps' granularity): 10 a second, or the share
+    allowed = min(10.0, 0.15 * (elapsed - throttle.drawing) / draw_seconds / elapsed)
+    assert draws / elapsed >= 0.85 * allowed
