@@ -1,15 +1,14 @@
 """The live view as a widget in JupyterLab (anywidget, a kernel, Chromium): a cell shows mg.live(...); its step
 button trains one more step in the kernel, a click on a data point traces that sample, resume trains in the
-background until pause."""
+background until pause; the lab widget recomputes in the kernel when a slider moves, and nudges."""
 
 import json
-import os
 
 import pytest
 
 try:
     from browser import browser, page  # noqa: F401  (fixtures)
-    from test_viewer_jupyterlab import jupyterlab  # noqa: F401  (fixture: a JupyterLab server on tmp_path)
+    from test_viewer_jupyterlab import _screenshot, jupyterlab  # noqa: F401  (jupyterlab: a fixture)
 except ImportError:  # the shared fixtures are not there: the test skips, saying so
     @pytest.fixture
     def page():
@@ -64,5 +63,38 @@ def test_the_live_widget_trains_and_traces_in_a_jupyterlab_cell(page, jupyterlab
         page.wait_for_timeout(1500)
         assert view.locator(".mg-steps").get_attribute("data-step") == stopped  # paused: no more steps
     finally:
-        page.screenshot(path=os.environ.get("MG_SHOT", os.devnull))
+        _screenshot(page)
+    assert page.errors == [] and page.blocked == []
+
+
+LAB_CELL = ("import micrograd_nn as mg\n"
+            "from micrograd_nn.demo import karpathy_neuron\n"
+            "mg.lab(karpathy_neuron())")
+
+
+def test_the_lab_widget_recomputes_in_the_kernel(page, jupyterlab, tmp_path):  # noqa: F811
+    pytest.importorskip("anywidget", reason="the widget needs anywidget: pip install 'micrograd_nn[live]'")
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "lab", "metadata": {},
+                           "outputs": [], "source": LAB_CELL}],
+                "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "lab.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    page.set_default_timeout(90_000)
+    page.goto(f"{jupyterlab}/lab/tree/lab.ipynb")
+    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content")
+    page.get_by_text("| Idle").wait_for()
+    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    lab = page.locator(".jp-OutputArea .mg-lab")
+    try:
+        lab.locator(".mg-current").wait_for()
+        assert "data 0.7071" in lab.locator(".mg-current").text_content()
+        lab.locator("input[data-leaf=x1]").fill("1")  # o = tanh(1·(−3) + 6.881) = 0.9991, computed in the kernel
+        page.wait_for_function("document.querySelector('.mg-lab .mg-current').textContent.includes('data 0.9991')")
+        lab.locator("select[data-nudge=leaf]").select_option("x1")
+        lab.locator("[data-nudge=go]").click()
+        page.wait_for_function("document.querySelectorAll('.mg-lab .mg-nudge table tr').length === 11")
+        assert lab.locator("svg.mg-nudge-plot path.mg-central").count() == 1
+    finally:
+        _screenshot(page)
     assert page.errors == [] and page.blocked == []

@@ -19,7 +19,9 @@ def test_readme_examples_print_what_the_readme_shows():
         with contextlib.redirect_stdout(out):
             exec(code, namespace)
         assert next_kind == "text", "every python example is followed by its output"
-        assert out.getvalue() == expected
+        # fit prints progress lines only when a run takes more than a few seconds: on a busy machine, not here
+        printed = re.sub(r"(?m)^epoch +\d+/\d+ .*\n", "", out.getvalue())
+        assert printed == expected
         pairs += 1
     assert pairs == 3
 

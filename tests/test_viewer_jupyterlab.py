@@ -17,6 +17,12 @@ CELL = ("from micrograd_nn.demo import karpathy_neuron\n"
         "show_steps(karpathy_neuron())")
 
 
+def _screenshot(page) -> None:  # noqa: F811  (page: the fixture's name)
+    """A screenshot to look at, where $MG_SHOT names a .png file."""
+    if os.environ.get("MG_SHOT"):
+        page.screenshot(path=os.environ["MG_SHOT"])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,7 +82,7 @@ def test_the_viewer_runs_in_a_jupyterlab_cell(page, jupyterlab):  # noqa: F811
     try:
         viewer.locator(".mg-current").wait_for()
     finally:
-        page.screenshot(path=os.environ.get("MG_SHOT", os.devnull))
+        _screenshot(page)
     assert viewer.get_attribute("data-step") == "0"
     assert viewer.locator(".mg-current").get_attribute("data-node") == "o"
     assert viewer.locator(".mg-current text").first.bounding_box()["height"] >= 10  # readable in the notebook
