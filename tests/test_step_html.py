@@ -279,3 +279,23 @@ def test_control_characters_in_labels_never_reach_the_html():
     x = Value(1.0, label="a\x00b\x07c")
     page = show_steps((x * 2).tanh()).html(standalone=True)
     assert "\x00" not in page and "\x07" not in page and "a␀b␇c" in page
+
+
+def test_the_widget_holds_the_payload_and_sends_new_frames():
+    pytest.importorskip("anywidget", reason="the widget needs anywidget: pip install 'micrograd_nn[live]'")
+    steps = show_steps(karpathy_neuron())
+    widget = steps.widget()
+    assert widget.payload == steps.payload() and "export default" in widget._esm
+    sent = []
+    widget.send = sent.append
+    extra = {"step": 10, "window": 0, "current": None, "hot": [], "texts": {}, "ledger": "step 10: trained once"}
+    widget.add_frames([extra])
+    assert sent == [{"type": "frames", "frames": [extra]}] and widget.payload["frames"][-1] == extra
+    widget.apply({"ledger": "now"})
+    assert sent[-1] == {"type": "apply", "frame": {"ledger": "now"}}
+
+
+def test_the_widget_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "anywidget", None)
+    with pytest.raises(ImportError, match=r"micrograd_nn\[live\]"):
+        show_steps(karpathy_neuron()).widget()

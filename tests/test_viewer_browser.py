@@ -237,3 +237,33 @@ def test_predict_then_reveal(page, tmp_path):  # noqa: F811
     assert page.locator(".mg-ask").count() == 1
     page.locator("[data-go=reveal]").click()
     assert page.locator(".mg-ask").count() == 0 and page.inner_text(".mg-ledger").startswith("step 0:")
+
+
+def test_the_anywidget_front_end_appends_frames_sent_from_python(page, tmp_path):  # noqa: F811
+    """viewer.js's default export as anywidget calls it, with a stand-in for the widget's model."""
+    import json
+
+    from micrograd_nn.graph.viewer import payload_json, viewer_script
+
+    payload = show_steps(karpathy_neuron()).payload()
+    harness = f"""<!DOCTYPE html><meta charset="utf-8"><body><div id="out"></div>
+<script type="application/json" id="data">{payload_json(payload)}</script>
+<script type="module">
+{viewer_script()}
+const handlers = {{}};
+const model = {{ get: () => JSON.parse(document.getElementById("data").textContent),
+                 on: (name, f) => {{ handlers[name] = f; }}, off: () => {{}} }};
+widget.render({{ model, el: document.getElementById("out") }});
+globalThis.sendFromPython = (msg) => handlers["msg:custom"](msg);
+</script>""".replace("export default {", "const widget = {")
+    path = tmp_path / "widget.html"
+    path.write_text(harness, encoding="utf-8")
+    page.goto(path.as_uri())
+    page.wait_for_selector(".mg-steps .mg-current")
+    extra = {"step": 10, "window": 0, "current": payload["frames"][0]["current"], "hot": [],
+             "texts": {payload["frames"][0]["current"]: ["o", "data 0.5", "grad 2"]}, "ledger": "step 10: more"}
+    page.evaluate(f"sendFromPython({json.dumps({'type': 'frames', 'frames': [extra]})})")
+    assert shown_step(page) == 10 and page.inner_text(".mg-ledger") == "step 10: more"
+    assert page.locator('[data-node="o"] text').all_text_contents() == ["o", "data 0.5", "grad 2"]
+    assert page.inner_text(".mg-label").startswith("backward step 10 / 10")
+    assert page.errors == []
