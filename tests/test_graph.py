@@ -321,20 +321,6 @@ def test_practice_gradients_checked_against_a_backward_on_the_side():
     assert all(v.grad == 0.0 for v in (x1, x2, w1, w2, b, o))  # nothing touched
 
 
-def test_practice_local_derivatives():
-    x, w = Value(2.0, label="x"), Value(-3.0, label="w")
-    n = x * w
-    n.label = "n"
-    o = n.tanh()
-    o.label = "o"
-    sheet = practice(o, hide="local_grads")
-    assert sheet.questions == ["n/x", "n/w", "o/n"]
-    assert sheet.graph().source.count('label="?"') == 3
-    marks = sheet.check({"n/x": -3, "n/w": 2, "o/n": 0.0099})  # 1 − tanh(−6)² = 0.0098660
-    assert [m.right for m in marks] == [True, True, False]
-    assert marks[2].relative_error == pytest.approx(abs(0.0099 - marks[2].expected) / marks[2].expected)
-
-
 def test_practice_rejects_unknown_names_and_answers():
     o = karpathy_neuron()
     with pytest.raises(ValueError, match="'zz' is not a node"):

@@ -79,12 +79,27 @@ def test_a_path_left_out():
     assert mark.right
 
 
-def test_local_derivative_hints():
+def tanh_of_product():
+    """o = tanh(n), n = x·w at x = 2, w = −3: three local derivatives to ask for."""
     x, w = Value(2.0, label="x"), Value(-3.0, label="w")
     n = x * w
     n.label = "n"
     o = n.tanh()
     o.label = "o"
+    return o
+
+
+def test_practice_local_derivatives():
+    sheet = practice(tanh_of_product(), hide="local_grads")
+    assert sheet.questions == ["n/x", "n/w", "o/n"]
+    assert sheet.graph().source.count('label="?"') == 3
+    marks = sheet.check({"n/x": -3, "n/w": 2, "o/n": 0.0099})  # 1 − tanh(−6)² = 0.0098660
+    assert [m.right for m in marks] == [True, True, False]
+    assert marks[2].relative_error == pytest.approx(abs(0.0099 - marks[2].expected) / marks[2].expected)
+
+
+def test_local_derivative_hints():
+    o = tanh_of_product()
     sheet = practice(o, hide="local_grads")
     marks = by_question(sheet.check({"n/x": 2.0, "n/w": -2.0, "o/n": o.data}))
     assert marks["n/x"].hint == "that is x's value (its data), not the local derivative ∂n/∂x"
