@@ -3,6 +3,7 @@ batch size (`micrograd_nn.tape.compile`) and replays it on every later batch of 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,15 +14,16 @@ from .engine import Value
 __all__ = ["CompiledStep", "batch_loss"]
 
 
-def _flat(x, item: Callable = float) -> tuple[list, tuple[int, ...] | None]:
+def _flat(x, item: Callable | None = float) -> tuple[list, tuple[int, ...] | None]:
     """x (a number, or nested lists/tuples/arrays of numbers) as its numbers in order and its shape (None: a number).
 
     Numpy arrays are read with their own `ravel`, nested lists walked here: numpy is not needed for lists.
-    item: applied to each entry (a model's outputs are Values, kept as they are)."""
+    item: applied to each entry (None: kept as they are, as a model's output Values are)."""
     if hasattr(x, "ravel") and hasattr(x, "shape"):  # a numpy array (or number): one call
-        return [float(v) for v in x.ravel().tolist()], (tuple(x.shape) or None)
+        flat = x.ravel() if item is None else x.ravel().astype(float)
+        return flat.tolist(), (tuple(x.shape) or None)
     if not isinstance(x, (list, tuple)):
-        return [item(x)], None
+        return [x if item is None else item(x)], None
     shape, probe = [], x
     while isinstance(probe, (list, tuple)):
         shape.append(len(probe))
@@ -31,11 +33,7 @@ def _flat(x, item: Callable = float) -> tuple[list, tuple[int, ...] | None]:
         numbers = [v for row in numbers for v in (row.tolist() if hasattr(row, "tolist") else row)]
     if len(numbers) != math.prod(shape):
         raise ValueError(f"nested lists are ragged: shape {shape} holds {len(numbers)} numbers")
-    return [item(v) for v in numbers], tuple(shape)
-
-
-def _same(x):
-    return x
+    return numbers if item is None else list(map(item, numbers)), tuple(shape)
 
 
 def _nest(values: list, shape: tuple[int, ...] | None):
@@ -137,7 +135,7 @@ class CompiledStep:
 
         watch, shapes = [], []
         for output in outputs:  # a Value, or nested lists of them (a Conv2d gives y[o][i][j])
-            nodes, shape = _flat(output, item=_same)
+            nodes, shape = _flat(output, item=None)
             watch += nodes
             shapes.append(shape)
         data = set(data_leaves)
@@ -155,8 +153,7 @@ class CompiledStep:
         if len(values) != len(recording.data_leaves):
             raise ValueError(f"this batch has {len(values)} numbers in its inputs and targets; the batch of the "
                              f"same size that was recorded had {len(recording.data_leaves)}")
-        for leaf, v in zip(recording.data_leaves, values):
-            leaf.data = v
+        list(map(setattr, recording.data_leaves, itertools.repeat("data"), values))  # leaf.data = v, in C
         loss = recording.tape.run()
         watched, outputs, start = recording.tape.watched, [], 0
         for shape in recording.output_shapes:

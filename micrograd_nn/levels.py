@@ -3,16 +3,17 @@
 A node's level is one more than its children's highest (leaves are level 0). The nodes of one op with one
 operand count at one level form a group, and a run computes each group as one array operation: forward from
 the lowest level up, backward from the highest down. Every value lives in one array of slots (the leaves, then
-the inner nodes, then the numbers folded into the graph), so a group's operands are one gather `values[S]`
-with S its (nodes × operands) table of slots.
+each group's nodes in one range, then the numbers folded into the graph), so a group's operands are one gather
+`values.take(S)`, S its (operands × nodes) table of slots: row i holds operand i of every node.
 
-The floats are `backward()`'s, bit for bit. Forward: a sum or a dot adds its terms left to right (`cumsum` is
-sequential), the other ops are elementwise. Backward: `backward()` adds into each node's gradient its
-contributions in one fixed order (parents in reverse topological order, operands in order), starting from 0
-(inner nodes) or the old value (leaves). So each contribution has a fixed place in one buffer: per group of
-receiving nodes, their starting values, then every edge into them in that order; `np.bincount` then adds each
-node's entries in buffer order, which is that order. A group's contributions are written straight to their
-places, and the group receiving them sums them just before it sends its own.
+The floats are `backward()`'s, bit for bit. Forward: a sum or a dot adds its terms left to right (one in-place
+add per term over all the nodes), the other ops are elementwise. Backward: `backward()` adds into each node's
+gradient its contributions in one fixed order (parents in reverse topological order, operands in order),
+starting from 0 (inner nodes) or the old value (leaves). So each contribution has a fixed place in one buffer:
+per group of receiving nodes, their starting values, then every edge into them in that order; `np.bincount`
+then adds each node's entries in buffer order, which is that order. A group writes its contributions straight
+to their places (a whole block at once where a receiver's edges from it keep their order together), and the
+group receiving them sums them just before it sends its own.
 
 Recording is a single pass over the nodes in Python (their operands' slots, their levels) and the rest in
 numpy: which nodes need a gradient, and the edges' places, by one sort.

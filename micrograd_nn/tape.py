@@ -17,6 +17,10 @@ formulas in the same order, so a replay gives the same floats as `root.backward(
 new leaf values. Numbers folded into the graph when it was recorded (the 3 in `x * 3`) stay those numbers, and
 so does anything the model decided in Python from the data at recording time (a branch, a max shift): replay
 only re-decides what the ops decide (relu, abs and max branches).
+
+A large, wide graph (a batch of samples side by side) is recorded faster and replayed faster level by level
+with numpy (`micrograd_nn.levels`, `backend="numpy"`), which `compile` picks by default for such graphs; the
+training step on mini-batches, `CompiledStep`, lives in `micrograd_nn.compiled_step`.
 """
 
 from __future__ import annotations
