@@ -618,3 +618,51 @@ def test_importing_the_library_and_the_python_tape_need_no_numpy():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["numpy backend: No module named 'numpy' (blocked for this test)", "ok"]
+
+
+# --- the numpy backend's fast paths against backward(), on more models ---
+
+
+def two_layer_cnn(rng):  # padding (dots of different lengths at the borders), no bias, a second conv on activations
+    from micrograd_nn.nn import Tanh
+
+    return Sequential(Conv2d(1, 3, 3, padding=1, bias=False, rng=rng), Tanh(), Conv2d(3, 2, 2, stride=2, rng=rng),
+                      ReLU(), Flatten(), Layer(8, 3, activation="sigmoid", rng=rng))
+
+
+@pytest.mark.parametrize("case", ["mlp tanh, cross-entropy", "mlp sigmoid, mse", "cnn: padding, no bias, two convs",
+                                  "inputs get gradients too"])
+def test_numpy_replay_equals_backward_on_models_with_every_kind_of_group(case):
+    rng = random.Random(7)
+    if case.startswith("cnn"):
+        model = two_layer_cnn(rng)
+        X = [[[[rng.uniform(-1, 1) for _ in range(4)] for _ in range(4)]] for _ in range(5)]
+        targets = [rng.randrange(3) for _ in X]
+        loss_fn = F.cross_entropy
+    else:
+        activation = "sigmoid" if "sigmoid" in case else "tanh"
+        model = MLP(3, [6, 5, 3 if "cross" in case or "inputs" in case else 1], activation=activation, rng=rng)
+        X = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(6)]
+        targets = [rng.randrange(3) if "cross" in case or "inputs" in case else rng.uniform(-1, 1) for _ in X]
+        loss_fn = F.cross_entropy if "cross" in case or "inputs" in case else F.mse
+    params = model.parameters()
+
+    def build(xs):
+        return mg.sum(loss_fn(model(x), t) for x, t in zip(xs, targets)) / len(xs) + 1e-3 * F.l2(params)
+
+    inputs = [[Value(v) for v in x] for x in X] if case == "inputs get gradients too" else X
+    tape = mg.compile(build(inputs), backend="numpy")
+    for _ in range(3):  # new weights each time; the tape keeps its buffers between runs
+        for p in params:
+            p.data += rng.gauss(0, 0.3)
+        leaves = list(tape.leaves)
+        for leaf in leaves:
+            leaf.grad = 0.0
+        replayed = tape.run()
+        grads = [leaf.grad for leaf in leaves]
+        for leaf in leaves:
+            leaf.grad = 0.0
+        expected = build(inputs)  # the same leaves, a new graph
+        expected.backward()
+        assert replayed == expected.data
+        assert grads == [leaf.grad for leaf in leaves]
