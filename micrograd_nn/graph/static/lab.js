@@ -12,13 +12,14 @@ const CENTRAL_COLOUR = "#d9730d";
 const SEND_MS = 50; // at most 20 recomputations a second while a slider is dragged
 
 const STYLE = `
-.mg-lab { font: 13px sans-serif; color: #222; display: grid; gap: 12px;
-  grid-template-columns: 320px minmax(400px, 1fr); align-items: start; }
-.mg-lab .mg-lab-leaves label { display: grid; grid-template-columns: 70px 1fr 70px; gap: 6px; align-items: center;
+.mg-lab { font: 13px sans-serif; color: #222; display: flex; flex-direction: column; gap: 12px; }
+.mg-lab .mg-lab-leaves { display: flex; flex-wrap: wrap; column-gap: 24px; align-items: center; }
+.mg-lab .mg-lab-leaves h4 { flex-basis: 100%; }
+.mg-lab .mg-lab-leaves label { display: grid; grid-template-columns: 60px 180px 70px; gap: 6px; align-items: center;
   font-family: monospace; margin: 3px 0; }
 .mg-lab .mg-lab-leaves output { text-align: right; }
-.mg-lab .mg-lab-error { color: #b00020; min-height: 1.2em; }
-.mg-lab .mg-nudge { grid-column: 1 / -1; display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.mg-lab .mg-lab-error { color: #b00020; min-height: 1.2em; flex-basis: 100%; }
+.mg-lab .mg-nudge { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .mg-lab .mg-nudge table { border-collapse: collapse; font: 12px monospace; }
 .mg-lab .mg-nudge th, .mg-lab .mg-nudge td { padding: 1px 8px; text-align: right; border-top: 1px solid #eee; }
 .mg-lab h4 { margin: 0 0 4px 0; font-size: 13px; }
