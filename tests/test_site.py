@@ -149,6 +149,28 @@ def test_practice_marks_answers_right_and_wrong(playground):
     assert page.blocked == [] and page.errors == []
 
 
+def test_a_graph_graphviz_cannot_lay_out_in_time_is_given_up_and_the_next_one_drawn(playground):
+    """A long sum with x in every term takes Graphviz minutes: layout.js stops its worker at the time limit
+    (here 1 s) with a LayoutTimeout, and the next layout starts a fresh worker."""
+    from micrograd_nn.__main__ import evaluate_expression
+    from micrograd_nn.graph import draw_graph
+
+    terms = [f"x*w{i}" for i in range(150)]
+    root, _ = evaluate_expression(" + ".join(terms), {"x": 1.0, **{f"w{i}": i / 10 for i in range(150)}})
+    outcome = playground.evaluate("""async (dot) => {
+        const { layout, LayoutTimeout } = await import("./layout.js");
+        const started = performance.now();
+        const first = await layout(dot, { timeoutMs: 1000 }).then(() => "laid out", (err) => err);
+        const seconds = (performance.now() - started) / 1000;
+        const next = await layout("digraph { a -> b }");
+        return [first instanceof LayoutTimeout, String(first.message), seconds, next.includes("<svg")];
+    }""", draw_graph(root).source)
+    timed_out, message, seconds, next_drawn = outcome
+    assert timed_out and "within 1 s" in message and seconds < 5
+    assert next_drawn
+    assert playground.errors == []
+
+
 @pytest.mark.parametrize("title, out", [
     ("Xu's 3-3-1 network", "0.007105"),  # ½(y − ŷ)², ŷ = σ(2) (notebook 03)
     ("Celebi's softmax point", "0.008214"),  # −log p_red at (−0.1, 1.4), p_red = 0.992 (notebook 02)

@@ -4,8 +4,8 @@
 
 SITE/
     index.html, playground.js, playground.css     the page (from tools/site/)
-    viewer.js, layout.js, viz.js (+ licence)      the step-through viewer and Graphviz in WebAssembly, from the
-                                                  package's micrograd_nn/graph/static/
+    viewer.js, layout.js, layout-worker.js,       the step-through viewer and Graphviz in WebAssembly (in a worker),
+    viz.js (+ its licence)                        from the package's micrograd_nn/graph/static/
     pyodide/                                      Pyodide's core, pinned and checked (tools/vendor.py)
     wheels/                                       micrograd_nn's wheel, built from this tree, and graphviz's
     wheels.json                                   the wheels the page unpacks into Pyodide's site-packages
@@ -68,7 +68,7 @@ def build(site: Path) -> int:
     site.mkdir(parents=True)
     for name in ("index.html", "playground.js", "playground.css"):
         shutil.copy(PAGE / name, site / name)
-    for name in ("viewer.js", "layout.js", "viz.js", "viz.LICENSE.txt"):
+    for name in ("viewer.js", "layout.js", "layout-worker.js", "viz.js", "viz.LICENSE.txt"):
         shutil.copy(STATIC / name, site / name)
     vendor.vendor_pyodide(site / "pyodide")
     wheels = build_wheels(site / "wheels")

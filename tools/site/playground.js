@@ -6,6 +6,7 @@ import { loadPyodide } from "./pyodide/pyodide.mjs";
 import { layout } from "./layout.js";
 import { mount } from "./viewer.js";
 
+const SHOWN_GRADS = 24; // gradients listed above the viewer; the ledger has them all
 const $ = (selector) => document.querySelector(selector);
 const runForm = $("#run-form");
 const runButton = $("[data-go=run]");
@@ -26,6 +27,17 @@ function oneLine(err) {
   const lines = String(err && err.message ? err.message : err).trim().split("\n");
   const raised = lines.filter((line) => /^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b/.test(line));
   return raised.length ? raised[raised.length - 1] : lines[lines.length - 1];
+}
+
+// Graphviz's layout for the viewer and the practice sheet: a graph it cannot lay out in time (or at all) gives no
+// drawing and an error line, and the ledger still has every step.
+async function pageLayout(dot) {
+  try {
+    return await layout(dot);
+  } catch (err) {
+    say(`error: ${err.message}; the ledger has every step.`, "error");
+    return null;
+  }
 }
 
 // A Python call that answers JSON text; anything unexpected becomes an `error: …` line, never a traceback.
@@ -90,13 +102,16 @@ async function run() {
     $("#whole-ledger").hidden = true;
     return;
   }
-  const pairs = [`out = ${answer.out}`, ...Object.entries(answer.grads).map(([name, grad]) => `∂out/∂${name} = ${grad}`)];
+  const grads = Object.entries(answer.grads);
+  const pairs = [`out = ${answer.out}`, ...grads.slice(0, SHOWN_GRADS).map(([name, grad]) => `∂out/∂${name} = ${grad}`)];
+  if (grads.length > SHOWN_GRADS) pairs.push(`… ${grads.length - SHOWN_GRADS} more in the ledger`);
   $("#result").replaceChildren(...pairs.map((text) => Object.assign(document.createElement("span"), { textContent: text })));
   $("#ledger").textContent = answer.ledger;
   $("#whole-ledger").hidden = false;
   const root = document.createElement("div"); // a fresh element: the previous viewer's listeners go with it
   $("#viewer").replaceChildren(root);
-  mount(root, answer.payload, { layout, keyboard: "root", height: "calc(100vh - 400px)" });
+  answer.payload.note = "No drawing: Graphviz could not lay this graph out. The ledger below has every step.";
+  mount(root, answer.payload, { layout: pageLayout, keyboard: "root", height: "calc(100vh - 400px)" });
   root.focus({ preventScroll: true });
   practiceButton.disabled = false;
   say("Step with ← → (or the buttons) once the drawing has focus; space plays.", "ok");
@@ -104,7 +119,9 @@ async function run() {
 }
 
 async function drawPractice(dot) {
-  $("#practice-drawing").innerHTML = await layout(dot);
+  const svg = await pageLayout(dot);
+  if (svg === null) $("#practice-drawing").textContent = "No drawing: Graphviz could not lay this graph out.";
+  else $("#practice-drawing").innerHTML = svg;
 }
 
 async function openPractice() {
