@@ -180,6 +180,40 @@ def _dot_rows(x: np.ndarray, g: np.ndarray, rows: slice, out: np.ndarray) -> boo
     return True
 
 
+def _grid_forward(grid: tuple, values: np.ndarray, out: slice) -> tuple[np.ndarray, np.ndarray]:
+    """A grid of dots (see _grid) forward: z[r, c] = 0.0 + w₀[r]·x₀[c] + w₁[r]·x₁[c] + … + b[r], each term added
+    in order over the whole grid at once; returns its weights (n × R) and inputs (n × C) for the backward pass."""
+    weight_slots, input_slots, bias_slots = grid
+    weights, inputs = values.take(weight_slots), values.take(input_slots)
+    products = weights[:, :, None] * inputs[:, None, :]  # (n, R, C)
+    total = 0.0 + products[0]
+    for term in products[1:]:
+        total += term
+    total += values.take(bias_slots)[:, None]
+    values[out] = total.ravel()
+    return weights, inputs
+
+
+def _grid_rows(weights: np.ndarray, inputs: np.ndarray, g: np.ndarray, rows: slice, out: np.ndarray) -> bool:
+    """_dot_rows for a grid of dots, from its weights and inputs: wₖ's contribution at node (r, c) is
+    xₖ[c]·g[r, c], xₖ's is wₖ[r]·g[r, c], the bias's g[r, c]. False if rows is another selection."""
+    last = 2 * len(weights)
+    if rows.step % 2 or rows.stop > last + 1:
+        return False
+    n_w, n_x = weights.shape[1], inputs.shape[1]
+    grid = g.reshape(n_w, n_x)
+    with_bias = rows.start % 2 == 0 and rows.stop == last + 1
+    k = slice(rows.start // 2, last // 2 if with_bias else (rows.stop - 1) // 2 + 1, rows.step // 2)
+    terms = out[:-1] if with_bias else out
+    if rows.start % 2:  # inputs: wₖ[r]·g[r, c]
+        np.multiply(weights[k][:, :, None], grid, out=terms.reshape(-1, n_w, n_x))
+    else:  # weights: xₖ[c]·g[r, c]
+        np.multiply(inputs[k][:, None, :], grid, out=terms.reshape(-1, n_w, n_x))
+    if with_bias:
+        out[-1] = g
+    return True
+
+
 # local · g for each edge, where a shortcut gives the same floats. relu and max send exactly 0 to an operand
 # they did not select, also when g is ±inf or NaN (as backward() and PyTorch do), not 0·∞ = NaN.
 ARRAY_CONTRIBUTIONS: dict[str, Callable] = {
@@ -237,7 +271,7 @@ def array_contributions(op, x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np
 class _Group:
     """The nodes of one op with one operand count at one level; their slots are one range of the value array."""
 
-    __slots__ = ("op", "level", "out", "operands", "segment", "bins", "sends", "one")
+    __slots__ = ("op", "level", "out", "operands", "segment", "bins", "sends", "one", "grid")
 
     def __init__(self, op: ops.Op, level: int, out: slice, operands: np.ndarray):
         self.op, self.level = op, level
@@ -250,6 +284,8 @@ class _Group:
         # a single node of a few operands runs on Python floats (relu, max and the others that may not select
         # an operand stay on arrays, which send those operands exactly 0 under an infinite gradient)
         self.one = operands.shape[1] == 1 and operands.shape[0] <= 64 and op.key not in _SELECTED
+        # dots that form a grid (see _grid): the slots of its weights (n × R), inputs (n × C) and biases (R)
+        self.grid: tuple | None = None
 
     @property
     def size(self) -> int:
@@ -293,6 +329,10 @@ class LevelTape:
         operands = []
         with np.errstate(all="ignore"):  # overflow to inf and NaN go on silently, as with Python floats
             for group in self._groups:
+                if group.grid is not None:  # a grid of dots: its weights and inputs, not every node's operands
+                    x = _grid_forward(group.grid, values, group.out)
+                    operands.append(x)
+                    continue
                 x = values.take(group.operands)
                 if group.one:  # a single node: Python floats and the table cost less than numpy's calls
                     x = x.ravel().tolist()
@@ -314,14 +354,18 @@ class LevelTape:
                     if group.one:
                         _send_one(group, operands[k], float(values[group.out.start]), grads.item(), buffer)
                         continue
-                    sent = None
+                    sent, x = None, operands[k]
                     for which, where in group.sends:
                         if type(which) is slice:  # whole operand rows, into one block
                             block = buffer[where].reshape(-1, group.size)
-                            if group.op is DOT and _dot_rows(operands[k], grads, which, block):
+                            if group.grid is not None and _grid_rows(*x, grads, which, block):
+                                continue
+                            if group.grid is None and group.op is DOT and _dot_rows(x, grads, which, block):
                                 continue
                         if sent is None:
-                            sent = _contributions(group.op, operands[k], values[group.out], grads)
+                            if group.grid is not None:  # another selection of a grid's edges: every operand
+                                x = values.take(group.operands)
+                            sent = _contributions(group.op, x, values[group.out], grads)
                         if type(which) is slice:
                             block[...] = sent[which]
                         else:
@@ -360,6 +404,7 @@ def _operand_slots(order: list[Value], number: dict, constants: list[float]) -> 
     n_nodes = len(order)
     level = [0] * n_nodes
     operands_of = []
+    constant_slot: dict[str, int] = {}
     for k, node in enumerate(order):
         args = node._args
         if not node._prev:
@@ -376,10 +421,14 @@ def _operand_slots(order: list[Value], number: dict, constants: list[float]) -> 
             for v in args:
                 if isinstance(v, Value):
                     slots.append(number[v])
-                else:
-                    slots.append(n_nodes + len(constants))
-                    constants.append(float(v))
+                    continue
+                v = float(v)
+                key = v.hex()  # the same number folded in twice shares a slot (−0.0 and 0.0 do not)
+                if key not in constant_slot:
+                    constant_slot[key] = n_nodes + len(constants)
+                    constants.append(v)
                     level.append(0)
+                slots.append(constant_slot[key])
         level[k] = 1 + max(map(level.__getitem__, slots))
         operands_of.append(slots)
     return operands_of, level
@@ -414,6 +463,34 @@ def _send(flat: np.ndarray, places: np.ndarray, m: int, block: bool) -> tuple:
     return flat, where
 
 
+def _grid(table: np.ndarray) -> tuple | None:
+    """Whether a group of dots is a grid, every one of R weight vectors against every one of C input vectors
+    (a layer of neurons over a batch, a convolution's kernels over its patches), each weight vector with its
+    own bias: then (the node order that puts the grid weight-major, the weights (n × R), the inputs (n × C),
+    the biases (R)), else None. Weight and input columns keep the order the nodes first use them in."""
+    weights, inputs, biases = table[0:-1:2], table[1:-1:2], table[-1]
+    m = table.shape[1]
+    if m < 4 or not len(weights):
+        return None
+    _, first_w, w = np.unique(weights, axis=1, return_index=True, return_inverse=True)
+    _, first_x, x = np.unique(inputs, axis=1, return_index=True, return_inverse=True)
+    n_w, n_x = len(first_w), len(first_x)
+    if n_w * n_x != m:
+        return None
+    w_rank, x_rank = np.empty(n_w, dtype=np.intp), np.empty(n_x, dtype=np.intp)
+    w_rank[np.argsort(first_w)], x_rank[np.argsort(first_x)] = np.arange(n_w), np.arange(n_x)
+    w, x = w_rank[w.ravel()], x_rank[x.ravel()]  # numbered in order of first use
+    cell = w * n_x + x
+    if len(np.unique(cell)) != m:
+        return None
+    bias_of = np.empty(n_w, dtype=np.intp)
+    bias_of[w] = biases
+    if not np.array_equal(bias_of[w], biases):
+        return None
+    order = np.argsort(cell)
+    return (order, weights[:, order[::n_x]], inputs[:, order[:n_x]], bias_of)
+
+
 def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> LevelTape:
     """Record the graph in `order` (topological) for a level-by-level replay with numpy."""
     number = {node: k for k, node in enumerate(order)}
@@ -427,10 +504,19 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
         if node._prev:
             members.setdefault((level[k], node._op.key, len(operands_of[k])), []).append(k)
     keys = sorted(members, key=lambda key: key[0])
+    tables, grids = [], []  # per group: its (operands × nodes) table of operand numbers, its grid or None
+    for key in keys:
+        ks = np.array(members[key][::-1], dtype=np.intp)  # latest first: backward()'s order of sending
+        table = np.array([operands_of[k] for k in ks.tolist()], dtype=np.intp).reshape(len(ks), key[2]).T
+        grid = _grid(table) if key[1] == "dot" else None
+        if grid is not None:  # the nodes in grid order: weight column by weight column
+            table, ks = table[:, grid[0]], ks[grid[0]]
+        members[key], grids = ks, grids + [grid]
+        tables.append(table)
     # slots: the leaves (in tape.leaves order), each group's nodes in one range, then the numbers
     slot = np.empty(n_nodes + len(constants), dtype=np.intp)
     slot[[number[leaf] for leaf in leaves]] = np.arange(n_leaves)
-    inner_order = np.array([k for key in keys for k in members[key][::-1]], dtype=np.intp)
+    inner_order = np.concatenate([members[key] for key in keys]) if keys else np.zeros(0, dtype=np.intp)
     slot[inner_order] = np.arange(n_leaves, n_nodes)
     slot[n_nodes:] = np.arange(n_nodes, len(slot))
     values = np.zeros(len(slot))
@@ -438,13 +524,14 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
     groups: list[_Group] = []
     positions: list[np.ndarray] = []  # per group: its nodes' topological positions
     start = n_leaves
-    for key in keys:
-        ks = members[key][::-1]  # latest first: the order backward() sends their contributions in
-        arity = key[2]
-        table = np.array([operands_of[k] for k in ks], dtype=np.intp).reshape(len(ks), arity)
-        groups.append(_Group(ops.lookup(key[1]), key[0], slice(start, start + len(ks)),
-                             np.ascontiguousarray(slot[table].T)))
-        positions.append(np.array(ks, dtype=np.intp))
+    for key, table, grid in zip(keys, tables, grids):
+        ks = members[key]
+        group = _Group(ops.lookup(key[1]), key[0], slice(start, start + len(ks)), np.ascontiguousarray(slot[table]))
+        if grid is not None:
+            _, weights, inputs, biases = grid
+            group.grid = (slot[weights], slot[inputs], slot[biases])
+        groups.append(group)
+        positions.append(ks)
         start += len(ks)
 
     # which slots need a gradient: a wanted leaf, or a node with such an operand
