@@ -5,6 +5,7 @@
 // Python puts the viewer's source in front of this module as the constant VIEWER_SOURCE.
 
 const viewerModule = import("data:text/javascript;charset=utf-8," + encodeURIComponent(VIEWER_SOURCE));
+const { element, fmt } = await viewerModule; // the viewer's helpers: one element builder, one number format
 
 const NS = "http://www.w3.org/2000/svg";
 const FORWARD_COLOUR = "#1f5fbf";
@@ -25,12 +26,6 @@ const STYLE = `
 .mg-lab h4 { margin: 0 0 4px 0; font-size: 13px; }
 `;
 
-function element(tag, attrs, text) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, value);
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 function svgElement(tag, attrs) {
   const el = document.createElementNS(NS, tag);
@@ -38,16 +33,6 @@ function svgElement(tag, attrs) {
   return el;
 }
 
-function fmt(x) {
-  if (x === null || x === undefined) return "";
-  if (!Number.isFinite(x)) return String(x);
-  if (x === 0) return "0";
-  const a = Math.abs(x);
-  if (a >= 1e-3 && a < 1e4) return String(Number(x.toPrecision(4)));
-  const [m, e] = x.toExponential(3).split("e");
-  const exponent = Number(e);
-  return `${m.replace(/\.?0+$/, "")}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
-}
 
 // |error| against h, both axes logarithmic: the V of truncation (right) and round-off (left).
 function drawErrors(svg, rows) {

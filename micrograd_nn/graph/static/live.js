@@ -6,6 +6,7 @@
 // constant VIEWER_SOURCE (a data: URL needs no network and no file next to the page).
 
 const viewerModule = import("data:text/javascript;charset=utf-8," + encodeURIComponent(VIEWER_SOURCE));
+const { element, fmt } = await viewerModule; // the viewer's helpers: one element builder, one number format
 
 const NS = "http://www.w3.org/2000/svg";
 const CLASS_COLOURS = ["#3b7dd8", "#e8871e", "#3aa655", "#c44e52", "#8172b2", "#937860", "#da8bc3", "#8c8c8c"];
@@ -33,12 +34,6 @@ const STYLE = `
 .mg-live-view .mg-note { color: #555; }
 `;
 
-function element(tag, attrs, text) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, value);
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 function svgElement(tag, attrs) {
   const el = document.createElementNS(NS, tag);
@@ -46,17 +41,6 @@ function svgElement(tag, attrs) {
   return el;
 }
 
-// 4 significant digits, scientific below 1e-3 and from 1e4, as the ledger prints numbers.
-export function fmt(x) {
-  if (x === null || x === undefined) return "";
-  if (!Number.isFinite(x)) return String(x);
-  if (x === 0) return "0";
-  const a = Math.abs(x);
-  if (a >= 1e-3 && a < 1e4) return String(Number(x.toPrecision(4)));
-  const [m, e] = x.toExponential(3).split("e");
-  const exponent = Number(e);
-  return `${m.replace(/\.?0+$/, "")}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
-}
 
 // --- curves: each step's batch loss (left axis) and batch accuracy (right axis, %) ---
 

@@ -52,7 +52,7 @@ const LEGEND = [
   ["#ffffff", "#000", "intermediate"], ["#ff9f80", "#d62728", "this step"], ["#ffffff", "#2b8a3e", "finished"],
 ];
 
-function element(tag, attrs, text) {
+export function element(tag, attrs, text) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, value);
   if (text !== undefined) el.textContent = text;
@@ -122,6 +122,18 @@ function ledgerView(container, text) {
     more.append(element("summary", {}, `\u2026 ${rest.length} more`), element("div", {}, rest.join("\n")));
     container.append(more);
   }
+}
+
+// 4 significant digits, scientific below 1e-3 and from 1e4, as the ledger and the drawings print numbers.
+export function fmt(x) {
+  if (x === null || x === undefined) return "";
+  if (!Number.isFinite(x)) return String(x);
+  if (x === 0) return "0";
+  const a = Math.abs(x);
+  if (a >= 1e-3 && a < 1e4) return String(Number(x.toPrecision(4)));
+  const [m, e] = x.toExponential(3).split("e");
+  const exponent = Number(e);
+  return `${m.replace(/\.?0+$/, "")}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
 }
 
 function sameTo4Digits(a, b) {
