@@ -2,13 +2,12 @@
 button trains one more step in the kernel, a click on a data point traces that sample, resume trains in the
 background until pause; the lab widget recomputes in the kernel when a slider moves, and nudges."""
 
-import json
 
 import pytest
 
 try:
     from browser import browser, page  # noqa: F401  (fixtures)
-    from test_viewer_jupyterlab import _screenshot, jupyterlab  # noqa: F401  (jupyterlab: a fixture)
+    from test_viewer_jupyterlab import _screenshot, jupyterlab, run_cell  # noqa: F401  (jupyterlab: a fixture)
 except ImportError:  # the shared fixtures are not there: the test skips, saying so
     @pytest.fixture
     def page():
@@ -33,17 +32,7 @@ CELL = ("import micrograd_nn as mg\n"
 
 def test_the_live_widget_trains_and_traces_in_a_jupyterlab_cell(page, jupyterlab, tmp_path):  # noqa: F811
     pytest.importorskip("anywidget", reason="the widget needs anywidget: pip install 'micrograd_nn[live]'")
-    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "live", "metadata": {},
-                           "outputs": [], "source": CELL}],
-                "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
-                "nbformat": 4, "nbformat_minor": 5}
-    (tmp_path / "live.ipynb").write_text(json.dumps(notebook), encoding="utf-8")  # the server's root folder
-    page.set_default_timeout(90_000)
-    page.goto(f"{jupyterlab}/lab/tree/live.ipynb")
-    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content")
-    page.get_by_text("| Idle").wait_for()
-    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
-    page.keyboard.press("Shift+Enter")
+    run_cell(page, jupyterlab, tmp_path, "live", CELL)
     view = page.locator(".jp-OutputArea .mg-live-view")
     try:
         view.locator(".mg-current").wait_for()
@@ -74,17 +63,7 @@ LAB_CELL = ("import micrograd_nn as mg\n"
 
 def test_the_lab_widget_recomputes_in_the_kernel(page, jupyterlab, tmp_path):  # noqa: F811
     pytest.importorskip("anywidget", reason="the widget needs anywidget: pip install 'micrograd_nn[live]'")
-    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "lab", "metadata": {},
-                           "outputs": [], "source": LAB_CELL}],
-                "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
-                "nbformat": 4, "nbformat_minor": 5}
-    (tmp_path / "lab.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
-    page.set_default_timeout(90_000)
-    page.goto(f"{jupyterlab}/lab/tree/lab.ipynb")
-    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content")
-    page.get_by_text("| Idle").wait_for()
-    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
-    page.keyboard.press("Shift+Enter")
+    run_cell(page, jupyterlab, tmp_path, "lab", LAB_CELL)
     lab = page.locator(".jp-OutputArea .mg-lab")
     try:
         lab.locator(".mg-current").wait_for()

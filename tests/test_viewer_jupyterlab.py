@@ -23,6 +23,22 @@ def _screenshot(page) -> None:  # noqa: F811  (page: the fixture's name)
         page.screenshot(path=os.environ["MG_SHOT"])
 
 
+def run_cell(page, server: str, folder, name: str, source: str) -> None:  # noqa: F811
+    """Write a one-cell notebook `name`.ipynb into the server's folder, open it in JupyterLab and run the cell
+    once the kernel is connected (a cell run before that is lost)."""
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": name, "metadata": {},
+                           "outputs": [], "source": source}],
+                "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    (folder / f"{name}.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    page.set_default_timeout(90_000)
+    page.goto(f"{server}/lab/tree/{name}.ipynb")
+    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content")
+    page.get_by_text("| Idle").wait_for()
+    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -32,11 +48,6 @@ def free_port() -> int:
 @pytest.fixture
 def jupyterlab(tmp_path):
     pytest.importorskip("jupyterlab", reason="JupyterLab is not installed (pip install 'micrograd_nn[test]')")
-    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "steps", "metadata": {},
-                           "outputs": [], "source": CELL}],
-                "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
-                "nbformat": 4, "nbformat_minor": 5}
-    (tmp_path / "steps.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
     port = free_port()
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115  (closed below; a pipe nobody reads would block)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
@@ -71,13 +82,8 @@ def jupyterlab(tmp_path):
         log.close()
 
 
-def test_the_viewer_runs_in_a_jupyterlab_cell(page, jupyterlab):  # noqa: F811
-    page.set_default_timeout(90_000)
-    page.goto(f"{jupyterlab}/lab/tree/steps.ipynb")
-    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content")
-    page.get_by_text("| Idle").wait_for()  # the kernel is connected: a cell run now is not lost
-    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
-    page.keyboard.press("Shift+Enter")
+def test_the_viewer_runs_in_a_jupyterlab_cell(page, jupyterlab, tmp_path):  # noqa: F811
+    run_cell(page, jupyterlab, tmp_path, "steps", CELL)
     viewer = page.locator(".jp-OutputArea .mg-steps")
     try:
         viewer.locator(".mg-current").wait_for()
