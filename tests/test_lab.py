@@ -5,13 +5,7 @@ import importlib
 import math
 
 import pytest
-
-try:
-    from browser import browser, page  # noqa: F401  (fixtures)
-except ImportError:  # the shared browser fixtures are not there: the browser tests skip, saying so
-    @pytest.fixture
-    def page():
-        pytest.skip("browser tests need tests/browser.py (the shared Chromium fixtures)")
+from browser import browser, page  # noqa: F401  (fixtures)
 
 import micrograd_nn as mg
 from micrograd_nn import Value

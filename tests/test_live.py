@@ -7,13 +7,7 @@ import math
 import re
 
 import pytest
-
-try:
-    from browser import browser, page  # noqa: F401  (fixtures)
-except ImportError:  # the shared browser fixtures are not there: the browser tests skip, saying so
-    @pytest.fixture
-    def page():
-        pytest.skip("browser tests need tests/browser.py (the shared Chromium fixtures)")
+from browser import browser, page  # noqa: F401  (fixtures)
 
 import micrograd_nn as mg
 import micrograd_nn.functional as F

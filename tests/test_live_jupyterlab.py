@@ -4,18 +4,8 @@ background until pause; the lab widget recomputes in the kernel when a slider mo
 
 
 import pytest
-
-try:
-    from browser import browser, page  # noqa: F401  (fixtures)
-    from test_viewer_jupyterlab import _screenshot, jupyterlab, run_cell  # noqa: F401  (jupyterlab: a fixture)
-except ImportError:  # the shared fixtures are not there: the test skips, saying so
-    @pytest.fixture
-    def page():
-        pytest.skip("this test needs tests/browser.py and tests/test_viewer_jupyterlab.py (shared fixtures)")
-
-    @pytest.fixture
-    def jupyterlab():
-        pytest.skip("this test needs tests/test_viewer_jupyterlab.py (the JupyterLab fixture)")
+from browser import browser, page  # noqa: F401  (fixtures)
+from test_viewer_jupyterlab import _screenshot, jupyterlab, run_cell  # noqa: F401  (jupyterlab: a fixture)
 
 CELL = ("import micrograd_nn as mg\n"
         "import micrograd_nn.functional as F\n"
