@@ -9,10 +9,12 @@ command line prints.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import tokenize
 
-from .__main__ import ExpressionError, _parse_assignments, _too_large, evaluate_expression
+from .__main__ import MAX_CHARACTERS, MAX_NODES, ExpressionError, _parse_assignments, _too_large, evaluate_expression
 from .engine import Value
 from .frames import fmt
 
@@ -46,6 +48,24 @@ def parse_values(text: str) -> dict[str, float]:
     return _parse_assignments(pairs)
 
 
+def _size(text: str) -> int | None:
+    """The names, numbers and operations of `text` counted from its tokens, as the command line counts them
+    after parsing (a call is its name and the call), or None if it does not tokenize."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    size = 0
+    for token, following in zip(tokens, tokens[1:]):
+        if token.type == tokenize.NUMBER:
+            size += 1
+        elif token.type == tokenize.NAME:
+            size += 2 if following.string == "(" else 1
+        elif token.type == tokenize.OP and token.string not in "()":
+            size += 1
+    return size
+
+
 def _error(message: str) -> str:
     return json.dumps({"error": f"error: {message}"})
 
@@ -55,6 +75,11 @@ def run(expression: str, values: str) -> str:
     every step's text, "out": the value, "grads": {name: d out / d name}} (numbers as the ledger writes them)."""
     from .graph import show_steps
 
+    # Counted before parsing: Python's parser recurses, and in the browser a thousand nested operators (which
+    # CPython parses, then refuses as too large) can exhaust WebAssembly's stack before the count is made.
+    size = _size(expression) if len(expression) <= MAX_CHARACTERS else None
+    if size is not None and size > MAX_NODES:
+        return _error(str(_too_large(f"{size} names, numbers and operations")))
     try:
         given = parse_values(values)
         root, leaves = evaluate_expression(expression, given)

@@ -116,6 +116,7 @@ def test_runs_an_expression_and_steps_through_it(playground):
     ("x*z", "x=1", "error: unknown name 'z'"),
     ("log(x)", "x=-1", "error: log domain error"),
     ("+".join(["x"] * 1500), "x=1", "error: expression too large"),
+    ("-" * 2000 + "x", "x=1", "error: expression too large: 2001 names"),  # deeper than the parser's stack here
     ("x", "x=two", "error: --set x: 'two' is not a number"),
     ("__import__('os')", "", "error: "),
 ])

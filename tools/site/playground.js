@@ -103,9 +103,11 @@ async function run() {
     return;
   }
   const grads = Object.entries(answer.grads);
-  const pairs = [`out = ${answer.out}`, ...grads.slice(0, SHOWN_GRADS).map(([name, grad]) => `∂out/∂${name} = ${grad}`)];
+  const pairs = [`out = ${answer.out}`];
+  for (const [name, grad] of grads.slice(0, SHOWN_GRADS)) pairs.push(`∂out/∂${name} = ${grad}`);
   if (grads.length > SHOWN_GRADS) pairs.push(`… ${grads.length - SHOWN_GRADS} more in the ledger`);
-  $("#result").replaceChildren(...pairs.map((text) => Object.assign(document.createElement("span"), { textContent: text })));
+  const spans = pairs.map((text) => Object.assign(document.createElement("span"), { textContent: text }));
+  $("#result").replaceChildren(...spans);
   $("#ledger").textContent = answer.ledger;
   $("#whole-ledger").hidden = false;
   const root = document.createElement("div"); // a fresh element: the previous viewer's listeners go with it
