@@ -137,7 +137,9 @@ async function openPractice() {
     input.setAttribute("aria-label", `${name}.grad`);
     const mark = Object.assign(document.createElement("span"), { className: "mark" });
     mark.dataset.question = name;
-    label.append(`${name}.grad =`, input, mark);
+    const hint = Object.assign(document.createElement("span"), { className: "hint" });
+    hint.dataset.question = name;
+    label.append(`${name}.grad =`, input, mark, hint);
     questions.append(label);
   }
   practiceForm.hidden = false;
@@ -155,8 +157,9 @@ async function checkPractice() {
     const span = $("#questions").querySelector(`.mark[data-question="${CSS.escape(mark.question)}"]`);
     span.className = `mark ${mark.status}`;
     span.dataset.status = mark.status;
-    span.textContent = { right: "✓ right", wrong: "✗ wrong", unanswered: "" }[mark.status] +
-      (mark.hint ? ` (${mark.hint})` : "");
+    span.textContent = { right: "✓ right", wrong: "✗ wrong", unanswered: "" }[mark.status];
+    $("#questions").querySelector(`.hint[data-question="${CSS.escape(mark.question)}"]`).textContent =
+      mark.hint || "";
     right += mark.status === "right";
   }
   $("#score").textContent = `${right} of ${result.marks.length} right`;
