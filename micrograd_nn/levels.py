@@ -221,6 +221,8 @@ ARRAY_CONTRIBUTIONS: dict[str, Callable] = {
     "add": lambda x, out, g: np.broadcast_to(g, x.shape),
     "sum": lambda x, out, g: np.broadcast_to(g, x.shape),
     "mul": lambda x, out, g: x[::-1] * g,
+    "sub": lambda x, out, g: np.stack([g, -g]),  # 1·g and −1·g
+    "neg": lambda x, out, g: -g[None],
     "relu": lambda x, out, g: np.where(x[0] <= 0.0, 0.0, g)[None],
 }
 
