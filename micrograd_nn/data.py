@@ -7,10 +7,11 @@ when called, so the rest works where numpy is not installed (in the browser, say
 from __future__ import annotations
 
 import math
-import random
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
+
+from . import pcg64
 
 if TYPE_CHECKING:
     import numpy as np
@@ -98,19 +99,10 @@ def blobs(n: int = 100, centers: Sequence[Sequence[float]] = ((-1, -1), (1, 1), 
 
 
 def permutation(n: int, seed: int | None) -> list[int]:
-    """0 … n−1 in a random order fixed by `seed` (None: a fresh one each call).
-
-    numpy's `default_rng(seed).permutation(n)` where numpy is installed, so orders (and trained models) are the
-    same as they always were; without numpy, Python's `random.Random(seed)`, the same for the same seed but a
-    different order from numpy's.
-    """
-    try:
-        import numpy as np
-    except ImportError:
-        order = list(range(n))
-        random.Random(seed).shuffle(order)
-        return order
-    return np.random.default_rng(seed).permutation(n).tolist()
+    """0 … n−1 in a random order fixed by `seed` (None: a fresh one each call): numpy's
+    `default_rng(seed).permutation(n)`, computed in Python (see pcg64), so the order is the same with or without
+    numpy installed."""
+    return pcg64.permutation(n, seed)
 
 
 def _plain(item, as_float: bool):

@@ -7,6 +7,9 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from micrograd_nn.data import permutation
 from micrograd_nn.nn import MLP
 from micrograd_nn.optim import SGD
 from micrograd_nn.train import fit
@@ -76,7 +79,7 @@ def test_karpathy_neuron_and_its_ledger_without_numpy():
 
 
 def test_training_without_numpy_matches_training_with_it():
-    """Unshuffled, fit takes the same steps with or without numpy: the same losses, bit for bit."""
+    """fit takes the same steps with or without numpy, shuffled and split too: the same losses, bit for bit."""
     code = f"""
         import json, random
         from micrograd_nn.nn import MLP
@@ -99,7 +102,26 @@ def test_training_without_numpy_matches_training_with_it():
                   batch_size=2, shuffle=False, verbose=False)
     assert result["loss"] == history.loss and result["accuracy"] == history.accuracy
     assert history.loss[-1] < history.loss[0]
-    assert len(result["shuffled"]) == len(result["val"]) == 3  # shuffling and the validation split use random
+    shuffled = MLP(2, [4, 1], activation="tanh", rng=random.Random(0))
+    again = fit(shuffled, *XOR, lambda out, t: (out - t) ** 2, SGD(shuffled.parameters(), lr=0.1), epochs=3,
+                batch_size=2, seed=1, validation_split=0.25, verbose=False)
+    assert result["shuffled"] == again.loss and result["val"] == again.val_loss
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 7, 41, 2**31 - 1, 2**32, 2**40 + 7, 2**64 - 1, 2**64, 2**127 + 5])
+def test_shuffles_are_numpys_without_numpy(seed):
+    """pcg64.permutation is numpy's default_rng(seed).permutation(n), computed in Python."""
+    import numpy as np
+
+    for n in (0, 1, 2, 3, 10, 20, 257, 1000):
+        assert permutation(n, seed) == np.random.default_rng(seed).permutation(n).tolist()
+
+
+def test_a_shuffle_refuses_a_negative_seed_and_draws_a_fresh_one_for_none():
+    with pytest.raises(ValueError, match="non-negative"):
+        permutation(5, -1)
+    assert sorted(permutation(50, None)) == list(range(50))
+    assert len({tuple(permutation(50, None)) for _ in range(5)}) > 1
 
 
 def test_numpy_arrays_are_still_accepted_where_numpy_is_installed():
