@@ -57,6 +57,30 @@ class _Recording:
     tape: object  # a Tape or a LevelTape
     data_leaves: list[Value]  # the inputs, then the targets, in batch order
     output_shapes: list  # per sample: None for one Value, else the shape of its nested lists
+    # A LevelTape takes a batch's numbers straight into its value array: where they go (the data leaves the
+    # graph uses, as (number's index, slot)), and the other leaves (the parameters) with their slots.
+    direct: tuple | None = None
+    last_batch: object = None  # those numbers, written into the data leaves only when the tape is handed out
+
+    def sync(self) -> None:
+        """Give the data leaves the last batch's numbers (a LevelTape replay reads them from the batch)."""
+        if self.last_batch is not None:
+            list(map(setattr, self.data_leaves, itertools.repeat("data"), self.last_batch.tolist()))
+            self.last_batch = None
+
+
+def _direct(tape, data_leaves: list[Value]) -> tuple | None:
+    """For a LevelTape: (indices of the data leaves it uses, their slots, the other leaves, their slots)."""
+    if not hasattr(tape, "_run"):
+        return None
+    import numpy as np
+
+    slot_of = {leaf: k for k, leaf in enumerate(tape.leaves)}
+    used = [(i, slot_of[leaf]) for i, leaf in enumerate(data_leaves) if leaf in slot_of]
+    data = set(data_leaves)
+    others = [(leaf, k) for k, leaf in enumerate(tape.leaves) if leaf not in data]
+    return (np.array([i for i, _ in used], dtype=np.intp), np.array([k for _, k in used], dtype=np.intp),
+            [leaf for leaf, _ in others], np.array([k for _, k in others], dtype=np.intp))
 
 
 def batch_loss(model: Callable, xb: Sequence, yb: Sequence, loss_fn: Callable, penalty: Callable | None,
@@ -108,7 +132,9 @@ class CompiledStep:
             recorded = sorted(self._recordings) or "none yet"
             raise KeyError(f"no tape recorded for batch size {batch_size} (recorded sizes: {recorded}); "
                            "call the step on a batch of that size first")
-        return self._recordings[batch_size].tape
+        recording = self._recordings[batch_size]
+        recording.sync()  # so that tape.run() replays the last batch of this size
+        return recording.tape
 
     def _record(self, xb: Sequence, yb: Sequence) -> _Recording:
         inputs, targets, data_leaves = [], [], []
@@ -141,7 +167,7 @@ class CompiledStep:
         data = set(data_leaves)
         grads_for = [leaf for leaf in engine.topological_order(loss) if not leaf._prev and leaf not in data]
         tape = compile(loss, watch=watch, wrt=grads_for, backend=self.backend)
-        return _Recording(tape, data_leaves, shapes)
+        return _Recording(tape, data_leaves, shapes, _direct(tape, data_leaves))
 
     def __call__(self, xb: Sequence, yb: Sequence) -> tuple[float, list]:
         if len(xb) != len(yb) or not len(xb):
@@ -149,15 +175,38 @@ class CompiledStep:
         recording = self._recordings.get(len(xb))
         if recording is None:
             recording = self._recordings[len(xb)] = self._record(xb, yb)
-        values = _flat(xb)[0] + _flat(yb)[0]
-        if len(values) != len(recording.data_leaves):
-            raise ValueError(f"this batch has {len(values)} numbers in its inputs and targets; the batch of the "
-                             f"same size that was recorded had {len(recording.data_leaves)}")
-        list(map(setattr, recording.data_leaves, itertools.repeat("data"), values))  # leaf.data = v, in C
-        loss = recording.tape.run()
+        if recording.direct is not None:
+            loss = self._run_direct(recording, xb, yb)
+        else:
+            values = _flat(xb)[0] + _flat(yb)[0]
+            self._check_size(len(values), recording)
+            list(map(setattr, recording.data_leaves, itertools.repeat("data"), values))  # leaf.data = v, in C
+            loss = recording.tape.run()
         watched, outputs, start = recording.tape.watched, [], 0
         for shape in recording.output_shapes:
             size = 1 if shape is None else math.prod(shape)
             outputs.append(_nest(watched[start:start + size], shape))
             start += size
         return loss, outputs
+
+    @staticmethod
+    def _check_size(size: int, recording: _Recording) -> None:
+        if size != len(recording.data_leaves):
+            raise ValueError(f"this batch has {size} numbers in its inputs and targets; the batch of the "
+                             f"same size that was recorded had {len(recording.data_leaves)}")
+
+    @staticmethod
+    def _run_direct(recording: _Recording, xb, yb) -> float:
+        """A LevelTape's replay with the batch's numbers put straight into its value array, and the
+        parameters' data read from them (the same floats as setting the data leaves and calling run())."""
+        import numpy as np
+
+        numbers = np.concatenate([np.asarray(xb, dtype=float).ravel(), np.asarray(yb, dtype=float).ravel()])
+        CompiledStep._check_size(len(numbers), recording)
+        used, data_slots, others, other_slots = recording.direct
+        tape = recording.tape
+        values = tape._values.copy()
+        values[data_slots] = numbers[used]
+        values[other_slots] = [leaf.data for leaf in others]
+        recording.last_batch = numbers
+        return tape._run(values)

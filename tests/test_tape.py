@@ -385,8 +385,9 @@ def cnn(seed: int):
                                                                                     rng=rng))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", ["cnn cross-entropy", "mlp hinge", "mlp bce", "mlp mse"])
-def test_compiled_step_equals_forward_backward_on_every_batch(case):
+def test_compiled_step_equals_forward_backward_on_every_batch(case, backend):
     rng = np.random.default_rng(0)
     if case == "cnn cross-entropy":
         X, y, model, loss_fn = rng.normal(size=(7, 1, 6, 6)).tolist(), rng.integers(0, 3, 7).tolist(), cnn(0), \
@@ -399,7 +400,7 @@ def test_compiled_step_equals_forward_backward_on_every_batch(case):
         y = y.tolist()
     params = model.parameters()
     penalty = lambda ps: 1e-3 * F.l2(ps)  # noqa: E731
-    step = CompiledStep(model, loss_fn, penalty, params)
+    step = CompiledStep(model, loss_fn, penalty, params, backend=backend)
     for start, size in ((0, 3), (3, 3), (6, 1), (2, 3)):  # a smaller last batch is recorded on its own
         xb, yb = X[start:start + size], y[start:start + size]
         model.zero_grad()
