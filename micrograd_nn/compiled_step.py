@@ -123,8 +123,9 @@ class CompiledStep:
     def tape(self, batch_size: int):
         """The tape recorded for batches of `batch_size` samples, to print or inspect.
 
-        Its root is the batch loss L = (1/B)·Σ loss_fn(model(x), target) (+ penalty(params)) with B = batch_size.
-        A size is recorded by the first call with a batch of that size; before that there is no tape: KeyError.
+        Its root is the batch loss L = (1/B)·Σ loss_fn(model(x), target) (+ penalty(params)) with B = batch_size;
+        its input and target leaves hold the last batch of that size, so `tape.run()` replays that batch. A size
+        is recorded by the first call with a batch of that size; before that there is no tape: KeyError.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int):
             raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
