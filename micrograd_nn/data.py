@@ -67,9 +67,17 @@ def xu_network() -> dict:
     }
 
 
+def _numpy(who: str):
+    try:
+        import numpy
+    except ImportError:
+        raise ImportError(f"{who} returns numpy arrays and needs numpy: pip install numpy") from None
+    return numpy
+
+
 def moons(n: int = 100, noise: float = 0.1, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles: X of shape (n, 2), y in {0, 1} (as scikit-learn's make_moons)."""
-    import numpy as np
+    np = _numpy("moons")
 
     rng = np.random.default_rng(seed)
     n_outer = n // 2
@@ -89,7 +97,7 @@ def moons(n: int = 100, noise: float = 0.1, seed: int | None = 0) -> tuple[np.nd
 def blobs(n: int = 100, centers: Sequence[Sequence[float]] = ((-1, -1), (1, 1), (-1, 1)), std: float = 0.4,
           seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian clusters around `centers`; y is the index of the centre each point came from."""
-    import numpy as np
+    np = _numpy("blobs")
 
     rng = np.random.default_rng(seed)
     centers = np.asarray(centers, dtype=float)

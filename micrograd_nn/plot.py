@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # where numpy cannot be installed (in the browser) the rest of the package still works
+    raise ImportError("micrograd_nn.plot needs numpy and matplotlib: pip install 'micrograd_nn[plot]'") from None
 
 from .engine import Value, no_grad
 

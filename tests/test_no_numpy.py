@@ -32,8 +32,8 @@ for name in [n for n in sys.modules if n == "numpy" or n.startswith("numpy.")]:
 XOR = ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [-1.0, 1.0, 1.0, -1.0])
 
 
-def run_without_numpy(code: str) -> dict:
-    """Run `code` in a fresh interpreter where numpy cannot be imported; it prints one JSON line, returned."""
+def run_without_numpy(code: str):
+    """Run `code` in a fresh interpreter where numpy cannot be imported; returns the JSON it printed last."""
     script = BLOCK_NUMPY + textwrap.dedent(code) + "\nassert 'numpy' not in sys.modules, 'numpy was imported'\n"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -106,6 +106,23 @@ def test_training_without_numpy_matches_training_with_it():
     again = fit(shuffled, *XOR, lambda out, t: (out - t) ** 2, SGD(shuffled.parameters(), lr=0.1), epochs=3,
                 batch_size=2, seed=1, validation_split=0.25, verbose=False)
     assert result["shuffled"] == again.loss and result["val"] == again.val_loss
+
+
+def test_what_needs_numpy_says_so_without_it():
+    result = run_without_numpy("""
+        import json
+        messages = []
+        for code in ("from micrograd_nn.data import moons; moons(10)", "import micrograd_nn.plot",
+                     "from micrograd_nn.train import History; History(loss=[1.0]).plot()"):
+            try:
+                exec(code)
+            except ImportError as error:
+                messages.append(str(error))
+        print(json.dumps(messages))
+    """)
+    assert result == ["moons returns numpy arrays and needs numpy: pip install numpy",
+                      "micrograd_nn.plot needs numpy and matplotlib: pip install 'micrograd_nn[plot]'",
+                      "micrograd_nn.plot needs numpy and matplotlib: pip install 'micrograd_nn[plot]'"]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 7, 41, 2**31 - 1, 2**32, 2**40 + 7, 2**64 - 1, 2**64, 2**127 + 5])
