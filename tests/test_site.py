@@ -108,7 +108,19 @@ def test_runs_an_expression_and_steps_through_it(playground):
     last = int(page.get_attribute(".mg-steps", "data-step"))
     assert last == len(page.text_content("#ledger").split("\nstep ")) - 1
     shoot(page, "expression")
+    assert page.evaluate("location.hash") == "#expr=x*y+%2B+exp%28x%29&values=x%3D1%2C+y%3D-2"  # a link to it
     assert page.blocked == [] and page.errors == []
+
+
+def test_a_link_opens_the_page_on_its_expression(browser, site):  # noqa: F811
+    with serve(site) as address:
+        page = offline_page(browser)
+        page.goto(address + "#expr=relu(a)*b&values=a%3D-1%2C+b%3D3")
+        page.wait_for_selector(".mg-steps g.node[data-node]", timeout=FIRST_GRAPH_SECONDS * 1000)
+        assert page.input_value("input[name=expr]") == "relu(a)*b"
+        assert result_numbers(page) == {"out": "0", "a": "0", "b": "0"}  # relu'(−1) = 0 and relu(−1) = 0
+        assert page.blocked == [] and page.errors == []
+        page.context.close()
 
 
 @pytest.mark.parametrize("expression, values, message", [

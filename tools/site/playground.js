@@ -116,6 +116,7 @@ async function run() {
   mount(root, answer.payload, { layout: pageLayout, keyboard: "root", height: "calc(100vh - 400px)" });
   root.focus({ preventScroll: true });
   practiceButton.disabled = false;
+  toAddress();
   say("Step with ← → (or the buttons) once the drawing has focus; space plays.", "ok");
   timings.firstGraph ??= performance.now() - timings.started;
 }
@@ -166,6 +167,20 @@ async function checkPractice() {
   await drawPractice(result.dot);
 }
 
+// The address remembers the expression and its values (#expr=…&values=…): a link opens the page on them.
+function fromAddress() {
+  const shared = new URLSearchParams(location.hash.slice(1));
+  for (const name of ["expr", "values"]) {
+    if (shared.has(name)) runForm.elements[name].value = shared.get(name);
+  }
+}
+
+function toAddress() {
+  const shared = new URLSearchParams({ expr: runForm.elements.expr.value, values: runForm.elements.values.value });
+  history.replaceState(null, "", `#${shared}`);
+}
+
+fromAddress();
 runForm.addEventListener("submit", (event) => { event.preventDefault(); run(); });
 practiceButton.addEventListener("click", openPractice);
 practiceForm.addEventListener("submit", (event) => { event.preventDefault(); checkPractice(); });
