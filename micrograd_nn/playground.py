@@ -61,7 +61,7 @@ def _size(text: str) -> int | None:
             size += 1
         elif token.type == tokenize.NAME:
             size += 2 if following.string == "(" else 1
-        elif token.type == tokenize.OP and token.string not in "()":
+        elif token.type == tokenize.OP and token.string not in ("(", ")", ","):
             size += 1
     return size
 
