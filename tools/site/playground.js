@@ -91,7 +91,8 @@ async function run() {
   if (!playground) return; // Enter pressed while Python is still loading: the page runs the form once it is up
   runButton.disabled = practiceButton.disabled = true;
   say("Building the graph…", "busy");
-  await new Promise((resolve) => setTimeout(resolve, 0)); // let the page show that before Python works
+  // Python holds the page while it works: let the page paint "Building the graph…" first.
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
   const answer = call("run", runForm.elements.expr.value, runForm.elements.values.value);
   runButton.disabled = false;
   clearPractice();
