@@ -667,3 +667,38 @@ def test_numpy_replay_equals_backward_on_models_with_every_kind_of_group(case):
         expected.backward()
         assert replayed == expected.data
         assert grads == [leaf.grad for leaf in leaves]
+
+
+@pytest.mark.parametrize("layout", ["weights are numbers, inputs Values", "a partial grid", "shared weight twice"])
+def test_numpy_replay_of_dot_levels_that_are_or_are_not_grids(layout):
+    rng = random.Random(11)
+    ws = [[Value(rng.uniform(-1, 1)) for _ in range(3)] for _ in range(4)]
+    xs = [[Value(rng.uniform(-1, 1)) for _ in range(3)] for _ in range(5)]
+    bs = [Value(rng.uniform(-1, 1)) for _ in range(4)]
+    numbers = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(4)]
+
+    def build():
+        if layout == "weights are numbers, inputs Values":
+            dots = [mg.dot(n, x, 0.5) for n in numbers for x in xs]
+        elif layout == "a partial grid":  # the last input misses the last weight vector
+            dots = [mg.dot(w, x, b) for (w, b) in zip(ws, bs) for x in xs if not (w is ws[-1] and x is xs[-1])]
+        else:
+            dots = [mg.dot([w[0], w[0], w[1]], x, b) for (w, b) in zip(ws, bs) for x in xs]
+        return mg.sum(d.tanh() * k for k, d in enumerate(dots))
+
+    tape = mg.compile(build(), backend="numpy")
+    leaves = list(tape.leaves)
+    for _ in range(2):
+        for leaf in leaves:
+            leaf.data += rng.gauss(0, 0.5)
+            leaf.grad = 0.0
+        replayed = tape.run()
+        grads = [leaf.grad for leaf in leaves]
+        for leaf in leaves:
+            leaf.grad = 0.0
+        expected = build()
+        expected.backward()
+        assert replayed == expected.data
+        assert grads == [leaf.grad for leaf in leaves]
+    grids = [group.grid is not None for group in tape._groups if group.op == "dot"]
+    assert grids == [layout != "a partial grid"]
