@@ -235,13 +235,22 @@ export function mount(root, payload, options = {}) {
     place();
   }
 
+  function naturalSize() {
+    const svg = drawings.get(shownWindow).svg;
+    return { w: svg.width.baseVal.value || svg.getBoundingClientRect().width / view.scale,
+      h: svg.height.baseVal.value || svg.getBoundingClientRect().height / view.scale };
+  }
+
+  function fitScale() {
+    if (!drawings.get(shownWindow)) return 0;
+    const { w, h } = naturalSize();
+    return Math.min(drawing.clientWidth / w, drawing.clientHeight / h, 4);
+  }
+
   function fit() {
-    const entry = drawings.get(shownWindow);
-    if (!entry) return;
-    const width = entry.svg.width.baseVal.value || entry.svg.getBoundingClientRect().width / view.scale;
-    const height = entry.svg.height.baseVal.value || entry.svg.getBoundingClientRect().height / view.scale;
-    const scale = Math.min(drawing.clientWidth / width, drawing.clientHeight / height, 4);
-    centre({ x: 0, y: 0, w: width, h: height }, scale);
+    if (!drawings.get(shownWindow)) return;
+    const { w, h } = naturalSize();
+    centre({ x: 0, y: 0, w, h }, fitScale());
   }
 
   function zoom(factor, px, py) {
@@ -259,7 +268,9 @@ export function mount(root, payload, options = {}) {
     if (!current || !drawing.clientWidth) return;
     const text = current.querySelector("text");
     const textHeight = text ? rectOf(text).h : 12;
-    const scale = Math.max(view.scale, READABLE_PX / Math.max(textHeight, 1));
+    const readable = READABLE_PX / Math.max(textHeight, 1);
+    if (fitScale() >= readable) { fit(); return; } // the whole drawing fits, readable: show all of it
+    const scale = Math.max(view.scale, readable);
     let rect = rectOf(current);
     for (const edge of hot) {
       const r = rectOf(edge);
