@@ -493,6 +493,16 @@ def _grid(table: np.ndarray) -> tuple | None:
     return (order, weights[:, order[::n_x]], inputs[:, order[:n_x]], bias_of)
 
 
+def _describe(group: _Group) -> str:
+    """One line of a LevelTape's source: 'level 3: dot ×1600 (33 operands each; 16 weight vectors × 100 inputs)'."""
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+    grid = "" if group.grid is None else \
+        f"; {count(group.grid[0].shape[1], 'weight vector')} × {count(group.grid[1].shape[1], 'input')}"
+    return f"level {group.level}: {group.op} ×{group.size} ({count(group.operands.shape[0], 'operand')} each{grid})"
+
+
 def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> LevelTape:
     """Record the graph in `order` (topological) for a level-by-level replay with numpy."""
     number = {node: k for k, node in enumerate(order)}
@@ -598,8 +608,7 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
     root_slot = int(slot[number[root]])
     if root_slot >= n_leaves:
         buffer[segments[receiver_of_slot[root_slot]].start + row_of_slot[root_slot]] = 1.0
-    source = "\n".join(f"level {group.level}: {group.op} ×{group.size} ({group.operands.shape[0]} operands each)"
-                       for group in groups)
+    source = "\n".join(_describe(group) for group in groups)
     return LevelTape(leaves, groups, values, buffer, segments[-1], bins[-1],
                      np.flatnonzero(needs[:n_leaves]), root_slot,
                      np.array([slot[number[node]] for node in watch], dtype=np.intp), source)
