@@ -58,9 +58,11 @@ def jvp(output: Value, inputs: Sequence[Value], tangents: Sequence[float]) -> fl
     input contributes nothing, even through an infinite local derivative. No `.grad` is read or changed.
 
     Errors: an input that is not a Value → TypeError naming its index; a different number of tangents and
-    inputs → ValueError; a tangent that is not a real number → TypeError naming its index.
+    inputs → ValueError; a tangent that is not a real number → TypeError naming its index; an output computed
+    inside no_grad() (no graph under it) → ValueError naming no_grad, as `grad` does.
     """
     inputs, seeds = _check(output, inputs, tangents)
+    engine.check_recorded(output, "jvp: the output")
     seed: dict = {}
     for x, t in zip(inputs, seeds):
         seed[x] = seed.get(x, 0.0) + t

@@ -161,3 +161,12 @@ def test_the_docstring_and_the_readme_examples_run():
     example = re.search(r"```pycon\n(.*?)```", section, flags=re.S).group(1)
     test = doctest.DocTestParser().get_doctest(example, {}, "README", "README.md", 0)
     assert doctest.DocTestRunner().run(test).failed == 0
+
+
+def test_an_output_computed_inside_no_grad_is_refused_naming_no_grad():
+    x = Value(3.0, label="x")
+    with mg.no_grad():
+        y = x * x
+    with pytest.raises(ValueError, match=r"no_grad\(\)"):
+        mg.jvp(y, [x], [1.0])
+    assert mg.jvp(x * x, [x], [1.0]) == 6.0
