@@ -322,7 +322,7 @@ class LevelTape:
     def run(self) -> float:
         """Forward and backward on the leaves' current data; returns the root's new value (see `Tape.run`)."""
         values = self._values.copy()
-        values[:len(self.leaves)] = list(map(_data, self.leaves))
+        values[:len(self.leaves)] = np.fromiter(map(_data, self.leaves), float, len(self.leaves))
         return self._run(values)
 
     def _run(self, values: np.ndarray) -> float:
@@ -346,9 +346,9 @@ class LevelTape:
             # and every run writes all of its edges before they are read. RUN_LOCK keeps runs apart.
             with RUN_LOCK:  # the leaves' grads are read, added to and written back as one step
                 buffer = self._buffer
-                starts = list(map(_grad, self._grad_leaves))
+                starts = np.fromiter(map(_grad, self._grad_leaves), float, len(self._grad_leaves))
                 if self._seeded_leaf is not None:
-                    starts[self._seeded_leaf] += 1.0
+                    starts[self._seeded_leaf] += 1.0  # the same float addition as root.grad += 1.0
                 buffer[self._leaf_starts] = starts
                 for k in self._backward:
                     group = self._groups[k]
