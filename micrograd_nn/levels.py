@@ -606,7 +606,7 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
                              in_blocks[r]) for r in np.unique(receiving[edges]).tolist()]
     buffer = np.zeros(start)  # the starting grads are 0, but for the seed: root.grad = 0, then += 1
     root_slot = int(slot[number[root]])
-    if root_slot >= n_leaves:
+    if root_slot >= n_leaves and receiver_of_slot[root_slot] >= 0:  # (no receiver: no leaf wants a grad)
         buffer[segments[receiver_of_slot[root_slot]].start + row_of_slot[root_slot]] = 1.0
     source = "\n".join(_describe(group) for group in groups)
     return LevelTape(leaves, groups, values, buffer, segments[-1], bins[-1],
