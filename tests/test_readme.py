@@ -1,6 +1,7 @@
 """The README's Python examples run, and print exactly the output shown under them."""
 
 import contextlib
+import doctest
 import io
 import re
 from pathlib import Path
@@ -24,6 +25,15 @@ def test_readme_examples_print_what_the_readme_shows():
         assert printed == expected
         pairs += 1
     assert pairs == 3
+
+
+def test_readme_sessions_run_as_shown():
+    """Every ```pycon block (compiled replay, forward mode) is a doctest: the prompts' outputs as printed."""
+    examples = re.findall(r"```pycon\n(.*?)```", README, flags=re.S)
+    assert len(examples) >= 2
+    for k, example in enumerate(examples):
+        test = doctest.DocTestParser().get_doctest(example, {}, f"README session {k}", "README.md", 0)
+        assert doctest.DocTestRunner().run(test).failed == 0, example
 
 
 def test_readme_set_up_is_what_ci_runs():
