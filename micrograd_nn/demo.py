@@ -12,7 +12,7 @@ from pathlib import Path
 from . import functional as F
 from .data import colored_points, moons
 from .engine import Value, no_grad
-from .graph import render
+from .graph import render, show_steps
 from .nn import MLP, Layer
 from .optim import SGD, Adam
 from .plot import plot_decision_boundary
@@ -78,8 +78,13 @@ def run_demo(out: Path) -> list[Path]:
         written.append(_save_figure(out / "decision_boundary.png", lambda ax: plot_decision_boundary(
             mlp, Xm, ym, ax, title="MLP 2-16-16-1 on two moons: score and boundary"), figsize=(6.4, 4.8)))
 
-    print("\n3. The graph of one neuron, o = tanh(x1*w1 + x2*w2 + b), with local derivatives on the edges")
+    print("\n3. The graph of one neuron, o = tanh(x1*w1 + x2*w2 + b), with local derivatives on the edges,")
+    print("   and its backward pass step by step (open the page in a browser: ← → step, space plays)")
     written.insert(0, render(karpathy_neuron(), out / "neuron.svg", show_local_grads=True))
+    written.insert(1, show_steps(karpathy_neuron()).save(out / "neuron_steps.html"))
+    print("\n4. One sample of the MLP above, its loss backpropagated one neuron box at a time")
+    sample_loss = F.binary_cross_entropy(mlp(Xm[0]), ym[0])
+    written.insert(2, show_steps(sample_loss, parameters=mlp, collapsed=True).save(out / "mlp_steps.html"))
 
     print("\nOutput files:")
     for path in written:

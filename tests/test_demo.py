@@ -19,6 +19,10 @@ def test_demo_writes_and_lists_its_outputs(tmp_path):
     ET.fromstring(svg.read_text().split("?>", 1)[1])  # well-formed SVG
     for png in pngs:
         assert png.read_bytes()[:4] == b"\x89PNG"
+    for name, steps in (("neuron_steps.html", 10), ("mlp_steps.html", 403)):  # the viewer's pages, one drawing each
+        page = (out / name).read_text(encoding="utf-8")
+        assert f"   {out / name}" in done.stdout and page.count("<svg") == 1
+        assert f'"step":{steps - 1},' in page and f'"step":{steps},' not in page
 
 
 def test_demo_into_a_path_that_is_a_file_is_an_error(tmp_path, capsys):
