@@ -291,6 +291,7 @@ def test_the_widget_holds_the_payload_and_sends_new_frames():
     extra = {"step": 10, "window": 0, "current": None, "hot": [], "texts": {}, "ledger": "step 10: trained once"}
     widget.add_frames([extra])
     assert sent == [{"type": "frames", "frames": [extra]}] and widget.payload["frames"][-1] == extra
+    assert len(steps.payload()["frames"]) == 10  # the step-through's own page is unchanged
     widget.apply({"ledger": "now"})
     assert sent[-1] == {"type": "apply", "frame": {"ledger": "now"}}
 

@@ -13,6 +13,7 @@ import math
 import os
 import re
 import warnings
+from copy import deepcopy
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -130,8 +131,9 @@ class StepThrough:
         return page
 
     def widget(self):
-        """The viewer as an anywidget widget (`pip install 'micrograd_nn[live]'`), updatable from Python."""
-        return widget_class()(payload=self.payload())
+        """The viewer as an anywidget widget (`pip install 'micrograd_nn[live]'`), updatable from Python; frames
+        added to the widget stay out of this step-through's own pages."""
+        return widget_class()(payload=deepcopy(self.payload()))
 
     def _repr_html_(self) -> str:
         return self.html()
