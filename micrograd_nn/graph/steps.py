@@ -13,8 +13,8 @@ import math
 import os
 import re
 import warnings
-from copy import deepcopy
 from collections.abc import Iterable, Iterator
+from copy import deepcopy
 from pathlib import Path
 
 from ..engine import Value, topological_order
