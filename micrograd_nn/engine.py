@@ -697,6 +697,23 @@ def dot(ws: Sequence, xs: Sequence, bias=None) -> Value:
     return _node(total, tuple(children), tuple(local_grads), DOT, folded)
 
 
+def _neuron_dot(ws: list, w_data: list, xs: list, x_data: list, inputs_are_values: bool, bias: Value) -> Value:
+    """`dot(ws, xs, bias)` for a layer's neuron, the operands' kinds checked once per layer by the caller: every
+    weight and the bias a Value, every input a Value (`inputs_are_values`) or every input a float. The same node,
+    the same sum in the same order, as `dot` builds term by term."""
+    total = 0.0
+    for w, x in zip(w_data, x_data):
+        total += w * x
+    total += bias.data
+    if inputs_are_values:  # children w₀, x₀, w₁, x₁, …, b; ∂z/∂wᵢ = xᵢ, ∂z/∂xᵢ = wᵢ, ∂z/∂b = 1
+        n = 2 * len(ws)
+        children, local_grads = [bias] * (n + 1), [1.0] * (n + 1)
+        children[0:n:2], children[1:n:2] = ws, xs
+        local_grads[0:n:2], local_grads[1:n:2] = x_data, w_data
+        return _node(total, tuple(children), tuple(local_grads), DOT, None)
+    return _node(total, (*ws, bias), (*x_data, 1.0), DOT, (tuple(ws), tuple(xs), bias))
+
+
 def maximum(values: Iterable) -> Value:
     """max(v₁, …, vₙ) as a single node: derivative 1 for the first maximum, 0 for the rest.
     A NaN operand makes the maximum NaN (it wins, as in PyTorch)."""

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
-from .engine import Value, _as_float, dot, maximum
+from .engine import Value, _as_float, _neuron_dot, dot, maximum
 
 __all__ = [
     "manual_seed",
@@ -117,6 +117,9 @@ def _some(names: list) -> str:
 
 def _is_real(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+_JUST_VALUES, _JUST_FLOATS = {Value}, {float}
 
 
 def _activate(z: Value, activation: str) -> Value:
@@ -263,7 +266,13 @@ class Layer(Module):
 
     def __call__(self, x: Sequence):
         x = _vector(x, self.nin, "Layer")
-        out = [n(x) for n in self.neurons]
+        kinds = set(map(type, x))  # checked once for all the layer's neurons, not once per term of each dot
+        if kinds == _JUST_VALUES or kinds == _JUST_FLOATS:
+            x_data = [v.data for v in x] if kinds == _JUST_VALUES else x
+            out = [_activate(_neuron_dot(n.w, [w.data for w in n.w], x, x_data, kinds == _JUST_VALUES, n.b),
+                             n.activation) for n in self.neurons]
+        else:
+            out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
     def __repr__(self) -> str:

@@ -492,3 +492,19 @@ def test_module_graphs_with_sharing_and_cycles(sizes, links):
     state = {name: float(i) + 0.5 for i, (name, _) in enumerate(named)}
     nodes[0].load_state_dict(state)
     assert nodes[0].state_dict() == state
+
+
+@pytest.mark.parametrize("kind", ["values", "floats", "mixed", "ints"])
+def test_a_layer_builds_the_same_nodes_as_its_neurons_do_one_by_one(kind):
+    """Layer checks its inputs' kinds once and builds each neuron's dot directly: the same data, children,
+    local derivatives and operands as Neuron(x), bit for bit."""
+    mg.manual_seed(3)
+    layer = Layer(3, 4, activation="tanh")
+    numbers = [0.25, -1.5, 2.0]
+    x = {"values": [Value(v) for v in numbers], "floats": numbers, "ints": [1, -2, 3],
+         "mixed": [Value(0.25), -1.5, Value(2.0)]}[kind]
+    for together, alone in zip(layer(x), [n(x) for n in layer.neurons]):
+        z, z_alone = together._prev[0], alone._prev[0]
+        assert together.data == alone.data and z.data == z_alone.data
+        assert z._prev == z_alone._prev and z.local_grads == z_alone.local_grads
+        assert z.operands == z_alone.operands and z.op == z_alone.op == "dot"
