@@ -93,6 +93,10 @@ def _cross_entropy_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     parts = _softmax_parts(x)
     if parts is None:
         return _local_rows(ops.lookup("cross_entropy"), x, out)
+    return _cross_entropy_local_from(x, parts)
+
+
+def _cross_entropy_local_from(x: np.ndarray, parts: tuple) -> np.ndarray:
     z, t, _, exps, totals = parts
     local = np.zeros_like(x)
     local[:-1] = exps / totals  # pᵢ, then − 1 at the target; the target itself gets 0
@@ -180,15 +184,68 @@ def _dot_rows(x: np.ndarray, g: np.ndarray, rows: slice, out: np.ndarray) -> boo
     return True
 
 
+_IN_ORDER: dict[tuple[int, int], bool] = {}
+
+
+def _sum_rows(a: np.ndarray) -> np.ndarray:
+    """−0.0 + a[0] + a[1] + … per column (−0.0 + x is x for every float; numpy's own start, 0.0, turns −0.0
+    into 0.0), the rows added in order where _rows_add_in_order says so."""
+    return np.add.reduce(a, axis=0, initial=-0.0)
+
+
+def _rows_add_in_order(rows: int, columns: int) -> bool:
+    """Whether np.add.reduce(A, axis=0) of a C-contiguous (rows × columns) array (_sum_rows) adds its rows into
+    the result one after another, A[0] + A[1] + A[2] + … for every column, as numpy does for an outer axis (the
+    inner one, or an array of one column, it adds pairwise). numpy does not document the order, so it is checked
+    once per shape against that sequential sum, on numbers where any other order gives other floats: columns of
+    1e16, 1, −1e16, 1, … (from different starts; they add up to 1 in order, to more by pairs or blocks) and of
+    numbers of every magnitude, in that shape and at least 1,100 rows deep, and on an unaligned start too. Where
+    it fails, the grads are summed by np.bincount, which adds in order by definition."""
+    key = (rows, columns)
+    if key not in _IN_ORDER:
+        tall = max(rows, 1100)  # (at most 2 M numbers: a wide matrix is probed deep on fewer columns)
+        shapes = {(rows, columns), (tall, min(columns, max(2, 2_000_000 // tall)))}
+        _IN_ORDER[key] = columns > 1 and all(_reduce_is_sequential(n, m, offset)
+                                              for n, m in sorted(shapes) for offset in (0, 1))
+    return _IN_ORDER[key]
+
+
+def _probe_rows(rows: int, columns: int) -> np.ndarray:
+    """Numbers whose sum over axis 0 depends on the order of the additions (see _rows_add_in_order)."""
+    rng = np.random.default_rng([rows, columns])
+    pattern = np.array([1e16, 1.0, -1e16, 1.0])
+    crafted = pattern[(np.arange(rows)[:, None] + rng.integers(0, 4, columns)) % 4]
+    spread = rng.standard_normal((rows, columns)) * 10.0 ** rng.integers(-12, 17, (rows, columns))
+    a = np.where(np.arange(columns) % 2 == 0, crafted, spread)
+    a[:, -1] = -0.0 if columns > 2 else a[:, -1]  # a column of −0.0: −0.0 in order
+    return a
+
+
+def _reduce_is_sequential(rows: int, columns: int, offset: int) -> bool:
+    storage = np.empty(rows * columns + offset)
+    a = storage[offset:].reshape(rows, columns)
+    a[...] = _probe_rows(rows, columns)
+    expected = a[0].copy()
+    for row in a[1:]:  # elementwise: each column's additions one after another
+        expected += row
+    got = _sum_rows(a)
+    return bool(np.array_equal(got.view(np.int64), expected.view(np.int64)))
+
+
 def _grid_forward(grid: tuple, values: np.ndarray, out: slice) -> tuple[np.ndarray, np.ndarray]:
     """A grid of dots (see _grid) forward: z[r, c] = 0.0 + w₀[r]·x₀[c] + w₁[r]·x₁[c] + … + b[r], each term added
     in order over the whole grid at once; returns its weights (n × R) and inputs (n × C) for the backward pass."""
-    weight_slots, input_slots, bias_slots = grid
+    weight_slots, input_slots, bias_slots, in_order = grid
     weights, inputs = values.take(weight_slots), values.take(input_slots)
     products = weights[:, :, None] * inputs[:, None, :]  # (n, R, C)
-    total = 0.0 + products[0]
-    for term in products[1:]:
-        total += term
+    if in_order:  # one call: −0.0 + p₀ + p₁ + … (_sum_rows), then + 0.0 gives 0.0 + p₀ + p₁ + … exactly (the
+        # two differ only where every term so far is −0.0: −0.0 against 0.0, which the + 0.0 makes 0.0)
+        total = _sum_rows(products.reshape(len(products), -1)).reshape(products.shape[1:])
+        total += 0.0
+    else:
+        total = 0.0 + products[0]
+        for term in products[1:]:
+            total += term
     total += values.take(bias_slots)[:, None]
     values[out] = total.ravel()
     return weights, inputs
@@ -200,17 +257,16 @@ def _grid_rows(weights: np.ndarray, inputs: np.ndarray, g: np.ndarray, rows: sli
     last = 2 * len(weights)
     if rows.step % 2 or rows.stop > last + 1:
         return False
-    n_w, n_x = weights.shape[1], inputs.shape[1]
-    grid = g.reshape(n_w, n_x)
+    grid = g.reshape(weights.shape[1], inputs.shape[1])
     with_bias = rows.start % 2 == 0 and rows.stop == last + 1
     k = slice(rows.start // 2, last // 2 if with_bias else (rows.stop - 1) // 2 + 1, rows.step // 2)
-    terms = out[:-1] if with_bias else out
+    terms = out[:-1] if with_bias else out  # out: (rows, R, C)
     if rows.start % 2:  # inputs: wₖ[r]·g[r, c]
-        np.multiply(weights[k][:, :, None], grid, out=terms.reshape(-1, n_w, n_x))
+        np.multiply(weights[k][:, :, None], grid, out=terms)
     else:  # weights: xₖ[c]·g[r, c]
-        np.multiply(inputs[k][:, None, :], grid, out=terms.reshape(-1, n_w, n_x))
+        np.multiply(inputs[k][:, None, :], grid, out=terms)
     if with_bias:
-        out[-1] = g
+        out[-1] = grid
     return True
 
 
@@ -227,11 +283,19 @@ ARRAY_CONTRIBUTIONS: dict[str, Callable] = {
 }
 
 
-def _contributions(op, x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np.ndarray:
+def _contributions(op, x: np.ndarray, out: np.ndarray, g: np.ndarray, kept=None) -> np.ndarray:
+    """local · g for every edge; kept: what the forward pass kept for the local rule (see _KEEP), or None."""
     rule = ARRAY_CONTRIBUTIONS.get(op.key)
     if rule is not None:
         return rule(x, out, g)
-    contributions = _local(op, x, out) * g
+    if kept is not None and op.key == "max":
+        contributions = np.empty_like(x)
+        _max_into(kept, g, contributions)
+        return contributions
+    if kept is not None and op.key == "cross_entropy":
+        contributions = _cross_entropy_local_from(x, kept) * g
+    else:
+        contributions = _local(op, x, out) * g
     if op.key in _SELECTED and not np.isfinite(g).all():
         _send_zero_where_not_selected(op.key, x, contributions, g)
     return contributions
@@ -247,6 +311,63 @@ def _send_zero_where_not_selected(key: str, x: np.ndarray, contributions: np.nda
         contributions[0, x[1] == 0.0] = 0.0
     elif position is not None:  # the class index of a cross-entropy
         contributions[position] = 0.0
+
+
+def _max_keep(x: np.ndarray) -> tuple:
+    first = _first_max(x)
+    return x[first, np.arange(x.shape[1])], first
+
+
+def _cross_entropy_keep(x: np.ndarray) -> tuple:
+    parts = _softmax_parts(x)
+    if parts is None:
+        return _forward_rows(ops.lookup("cross_entropy"), x), None
+    z, t, shift, _, totals = parts
+    logs = np.array([math.log(total) for total in totals.tolist()])
+    return (shift - z[t, np.arange(z.shape[1])]) + logs, parts
+
+
+# ops whose forward pass keeps something for the backward one: (values, kept) (the same values as _forward)
+_KEEP: dict[str, Callable] = {"max": _max_keep, "cross_entropy": _cross_entropy_keep}
+
+
+def _max_into(first: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
+    """A max's contributions local · g into out (arity × m): 1·g = g to the operand it selected, 0·g to the
+    others, or exactly 0 under an infinite or NaN gradient (see _send_zero_where_not_selected)."""
+    np.multiply(g, 0.0, out=out)
+    if not np.isfinite(g).all():
+        out[...] = 0.0
+    out[first, np.arange(out.shape[1])] = g
+
+
+def _sub_into(x, g, rows, out):
+    for i, row in enumerate(rows):
+        if row:
+            np.negative(g, out=out[i])  # −1·g
+        else:
+            out[i] = g
+
+
+def _mul_into(x, g, rows, out):
+    for i, row in enumerate(rows):
+        np.multiply(x[1 - row], g, out=out[i])
+
+
+def _same_into(x, g, rows, out):  # 1·g to every operand
+    out[...] = g
+
+
+def _neg_into(x, g, rows, out):
+    np.negative(g, out=out[0])
+
+
+def _relu_into(x, g, rows, out):
+    out[0] = np.where(x[0] <= 0.0, 0.0, g)
+
+
+# ARRAY_CONTRIBUTIONS' rules writing the rows `rows` straight into a view `out` of the buffer (rows × m)
+_INTO: dict[str, Callable] = {"add": _same_into, "sum": _same_into, "sub": _sub_into, "mul": _mul_into,
+                              "neg": _neg_into, "relu": _relu_into}
 
 
 @np.errstate(all="ignore")  # overflow to inf and NaN go on silently, as with Python floats
@@ -273,7 +394,7 @@ def array_contributions(op, x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np
 class _Group:
     """The nodes of one op with one operand count at one level; their slots are one range of the value array."""
 
-    __slots__ = ("op", "level", "out", "operands", "segment", "bins", "sends", "one", "grid")
+    __slots__ = ("op", "level", "out", "operands", "segment", "bins", "matrix", "columns", "sends", "one", "grid")
 
     def __init__(self, op: ops.Op, level: int, out: slice, operands: np.ndarray):
         self.op, self.level = op, level
@@ -281,7 +402,10 @@ class _Group:
         self.operands = operands  # (arity, m): operands[i, j] is the slot of operand i of node j
         self.segment: slice | None = None  # where the nodes' starting grads and incoming edges are in the buffer
         self.bins: np.ndarray | None = None  # the node of each entry of that segment, for bincount
-        # per receiving group: (which contributions: operand rows or flat positions in (arity, m), where they go)
+        self.matrix: np.ndarray | None = None  # or that segment as a (entries × nodes) view, summed by rows
+        self.columns: np.ndarray | None = None  # each node's column in it, if not the nodes' own order
+        # per receiving group: (which contributions: operand rows or flat positions in (arity, m), a view of
+        # the buffer they are written to (for operand rows laid out evenly) or None, their places in the buffer)
         self.sends: list[tuple] = []
         # a single node of a few operands runs on Python floats (relu, max and the others that may not select
         # an operand stay on arrays, which send those operands exactly 0 under an infinite gradient)
@@ -302,7 +426,8 @@ class LevelTape:
     """
 
     def __init__(self, leaves: list[Value], groups: list[_Group], values: np.ndarray, buffer: np.ndarray,
-                 leaf_segment: slice, leaf_bins: np.ndarray, grad_leaves: np.ndarray,
+                 leaf_segment: slice, leaf_bins: np.ndarray | None, leaf_matrix: np.ndarray | None,
+                 leaf_columns: np.ndarray | None, leaf_firsts: np.ndarray, grad_leaves: np.ndarray,
                  root_slot: int, watch_slots: np.ndarray, source: str):
         self.leaves = tuple(leaves)
         self.source = source
@@ -310,10 +435,12 @@ class LevelTape:
         self._groups = groups  # in forward order (by level); backward runs those that receive, in reverse
         self._backward = [k for k in range(len(groups) - 1, -1, -1) if groups[k].segment is not None]
         self._values, self._buffer = values, buffer
-        self._leaf_segment, self._leaf_bins = leaf_segment, leaf_bins
+        self._leaf_segment, self._leaf_bins, self._leaf_matrix = leaf_segment, leaf_bins, leaf_matrix
         self._grad_leaf_index = grad_leaves  # which leaves get a grad (indices into leaves)
         self._grad_leaves = [self.leaves[k] for k in grad_leaves.tolist()]
-        self._leaf_starts = leaf_segment.start + grad_leaves  # their old grads start their sums
+        self._leaf_starts = leaf_firsts[grad_leaves]  # their old grads start their sums
+        # the grads of those leaves: from the bincount, or the matrix's columns
+        self._leaf_pick = grad_leaves if leaf_columns is None else leaf_columns[grad_leaves]
         self._root_slot = root_slot
         # a leaf as the root: the seed root.grad += 1 goes into its starting grad
         self._seeded_leaf = grad_leaves.tolist().index(root_slot) if root_slot in grad_leaves.tolist() else None
@@ -328,9 +455,9 @@ class LevelTape:
     def _run(self, values: np.ndarray) -> float:
         from .tape import RUN_LOCK
 
-        operands = []
+        operands, kept = [], {}
         with np.errstate(all="ignore"):  # overflow to inf and NaN go on silently, as with Python floats
-            for group in self._groups:
+            for k, group in enumerate(self._groups):
                 if group.grid is not None:  # a grid of dots: its weights and inputs, not every node's operands
                     x = _grid_forward(group.grid, values, group.out)
                     operands.append(x)
@@ -339,6 +466,8 @@ class LevelTape:
                 if group.one:  # a single node: Python floats and the table cost less than numpy's calls
                     x = x.ravel().tolist()
                     values[group.out.start] = group.op.forward(*x)
+                elif group.op.key in _KEEP:  # max, cross-entropy: keep what the backward pass reuses
+                    values[group.out], kept[k] = _KEEP[group.op.key](x)
                 else:
                     values[group.out] = _forward(group.op, x)
                 operands.append(x)
@@ -352,29 +481,45 @@ class LevelTape:
                 buffer[self._leaf_starts] = starts
                 for k in self._backward:
                     group = self._groups[k]
-                    grads = np.bincount(group.bins, buffer[group.segment], minlength=group.size)
+                    if group.matrix is not None:  # row after row, in order (see _rows_add_in_order)
+                        grads = _sum_rows(group.matrix)
+                        if group.columns is not None:  # the matrix's columns back in the nodes' order
+                            grads = grads[group.columns]
+                    else:
+                        grads = np.bincount(group.bins, buffer[group.segment], minlength=group.size)
                     if group.one:
                         _send_one(group, operands[k], float(values[group.out.start]), grads.item(), buffer)
                         continue
                     sent, x = None, operands[k]
-                    for which, where in group.sends:
-                        if type(which) is slice:  # whole operand rows, into one block
-                            block = buffer[where].reshape(-1, group.size)
-                            if group.grid is not None and _grid_rows(*x, grads, which, block):
+                    for which, view, places in group.sends:
+                        if view is not None:  # whole operand rows, into a strided view of the buffer
+                            if group.grid is not None and _grid_rows(*x, grads, which, view):
                                 continue
-                            if group.grid is None and group.op is DOT and _dot_rows(x, grads, which, block):
-                                continue
+                            if group.grid is None:
+                                into = _INTO.get(group.op.key)
+                                if into is not None:
+                                    into(x, grads, range(which.start, which.stop, which.step), view)
+                                    continue
+                                if group.op is DOT and _dot_rows(x, grads, which, view):
+                                    continue
+                                if k in kept and group.op.key == "max" and which == slice(0, len(x), 1):
+                                    _max_into(kept[k], grads, view)
+                                    continue
                         if sent is None:
                             if group.grid is not None:  # another selection of a grid's edges: every operand
                                 x = values.take(group.operands)
-                            sent = _contributions(group.op, x, values[group.out], grads)
-                        if type(which) is slice:
-                            block[...] = sent[which]
+                            sent = _contributions(group.op, x, values[group.out], grads, kept.get(k))
+                        if view is not None:
+                            view[...] = sent[which].reshape(view.shape)
                         else:
-                            buffer[where] = sent.ravel()[which]
+                            buffer[places] = sent.ravel()[which]
                 if self._grad_leaves:
-                    grads = np.bincount(self._leaf_bins, buffer[self._leaf_segment], minlength=len(self.leaves))
-                    list(map(setattr, self._grad_leaves, _GRAD, grads[self._grad_leaf_index].tolist()))
+                    if self._leaf_matrix is not None:
+                        grads = _sum_rows(self._leaf_matrix)
+                    else:
+                        grads = _bincount_leaves(self._leaf_bins, buffer[self._leaf_segment], len(self.leaves),
+                                                 starts)
+                    list(map(setattr, self._grad_leaves, _GRAD, grads[self._leaf_pick].tolist()))
         self.watched = values[self._watch_slots].tolist()
         return float(values[self._root_slot])
 
@@ -392,12 +537,22 @@ _data, _grad = operator.attrgetter("data"), operator.attrgetter("grad")
 _GRAD = itertools.repeat("grad")
 
 
+def _bincount_leaves(bins: np.ndarray, entries: np.ndarray, n: int, starts: np.ndarray) -> np.ndarray:
+    """The leaves' grads by np.bincount, which adds each leaf's entries in order but from 0.0: that turns a sum
+    of nothing but −0.0 into 0.0 (only a leaf's starting grad can make one: an inner node's starts at 0.0)."""
+    grads = np.bincount(bins, entries, minlength=n)
+    if (np.signbit(starts) & (starts == 0.0)).any():
+        negative_zero = np.signbit(entries) & (entries == 0.0)
+        grads[np.bincount(bins, negative_zero, minlength=n) == np.bincount(bins, minlength=n)] = -0.0
+    return grads
+
+
 def _send_one(group: _Group, x: list[float], out: float, g: float, buffer: np.ndarray) -> None:
     """A single node's contributions local · g, from the table on floats (the same floats as the arrays)."""
     sent = [local * g for local in group.op.local(tuple(x), out)]
-    for which, where in group.sends:  # one node: a flat position is an operand's position
+    for which, _, places in group.sends:  # one node: a flat position is an operand's position
         positions = range(which.start, which.stop, which.step) if type(which) is slice else which.tolist()
-        buffer[where] = [sent[i] for i in positions]
+        buffer[places] = [sent[i] for i in positions]
 
 
 def _operand_slots(order: list[Value], number: dict, constants: list[float]) -> tuple[list, list]:
@@ -450,19 +605,109 @@ def _blocks(edges: np.ndarray, sender: np.ndarray, rank: np.ndarray, target: np.
     return layout if np.all((t[1:] != t[:-1]) | (r[1:] > r[:-1])) else None
 
 
-def _send(flat: np.ndarray, places: np.ndarray, m: int, block: bool) -> tuple:
-    """How a group writes its edges into one receiver's segment: (a slice of operand rows, a slice) when they
-    are evenly spaced whole operand rows landing in one block, (flat positions, a slice) for another block,
-    (flat positions, their places) else."""
-    if not block:
-        return flat, places
-    where = slice(int(places[0]), int(places[0]) + len(flat))
+def _send(flat: np.ndarray, places: np.ndarray, group: _Group, buffer: np.ndarray) -> list[tuple]:
+    """How a group writes its edges (flat positions in its (arity, m) contributions, ascending) into one
+    receiver's places (see _views): (a slice of operand rows, a view of the buffer, places) for each part that
+    is one view, or [(flat positions, None, places)]."""
+    views = _views(flat, places, group)
+    if views is None:
+        return [(flat, None, places)]
+    return [(rows, np.lib.stride_tricks.as_strided(buffer[base:], shape, [step * buffer.itemsize for step in steps]),
+             part) for rows, shape, base, steps, part in views]
+
+
+def _views(flat: np.ndarray, places: np.ndarray, group: _Group) -> list[tuple] | None:
+    """The edges as strided views of the buffer, if they are evenly spaced whole operand rows whose places step
+    evenly along each axis of (rows, m), or of (rows, R, C) for a grid of R × C dots — all of them as one
+    view, or else the even rows and the odd ones as two (a dot's weights and its inputs, when both go to one
+    receiver): [(a slice of rows, shape, first place, steps, places)], or None."""
+    rows = _whole_rows(flat, group)
+    if rows is None:
+        return None
+    strides = _strides(places, rows[1])
+    if strides is not None:
+        return [(rows[0], rows[1], *strides, places)]
+    which, shape = rows
+    if which.step != 1 or shape[0] < 2:
+        return None
+    table, views = places.reshape(shape[0], -1), []
+    for first in (0, 1):
+        part = table[first::2].ravel()
+        shape_part = (len(table[first::2]), *shape[1:])
+        strides = _strides(part, shape_part)
+        if strides is None:
+            return None
+        last = which.start + first + 2 * (shape_part[0] - 1)
+        views.append((slice(which.start + first, last + 1, 2), shape_part, *strides, part))
+    return views
+
+
+def _whole_rows(flat: np.ndarray, group: _Group) -> tuple | None:
+    """(a slice of operand rows, the shape of their contributions: (rows, m), or (rows, R, C) for a grid of R × C
+    dots) if flat are evenly spaced whole operand rows of the group's (arity, m) contributions, else None."""
+    m = group.size
     rows, counts = np.unique(flat // m, return_counts=True)
-    if (counts == m).all():
-        step = int(rows[1] - rows[0]) if len(rows) > 1 else 1
-        if np.array_equal(rows, np.arange(rows[0], rows[-1] + 1, step)):
-            return slice(int(rows[0]), int(rows[-1]) + 1, step), where
-    return flat, where
+    if not (counts == m).all():
+        return None
+    step = int(rows[1] - rows[0]) if len(rows) > 1 else 1
+    if not np.array_equal(rows, np.arange(rows[0], rows[-1] + 1, step)):
+        return None
+    shape = (len(rows), m) if group.grid is None else (len(rows), group.grid[0].shape[1], group.grid[1].shape[1])
+    return slice(int(rows[0]), int(rows[-1]) + 1, step), shape
+
+
+def _strides(places: np.ndarray, shape: tuple) -> tuple | None:
+    """(the first place, the step along each axis) if the places (row-major in shape) step evenly, else None."""
+    table = places.reshape(shape)
+    base = int(table.flat[0])
+    steps = [int(table[(0,) * d + (1,) + (0,) * (len(shape) - d - 1)]) - base if n > 1 else 0
+             for d, n in enumerate(shape)]
+    expected = np.full(shape, base, dtype=np.intp)
+    for d, (n, step) in enumerate(zip(shape, steps)):
+        expected += (np.arange(n) * step).reshape([n if e == d else 1 for e in range(len(shape))])
+    return (base, steps) if np.array_equal(table, expected) else None
+
+
+def _matrix(edges, size, start, node, rank, sender, flat, sending, compact: bool) -> tuple | None:
+    """A receiving group's segment as a matrix, when numpy sums its rows in order (_rows_add_in_order) and its
+    senders can write most of their edges as strided views: row 0 the starting grads, row 1 + p every node's
+    p-th incoming edge in backward() order, a node with fewer edges padded with −0.0 (which added to any float x
+    gives x, even −0.0). The columns follow the nodes' first appearance in the senders' contributions, the
+    largest sender first, so that its rows land as one view; compact: only the nodes with edges get one (the
+    leaves: the data among them get no grad). Returns (each edge's place, each node's column (−1: none), the
+    matrix's entries that are not padding), or None."""
+    present, nodes = None, size
+    if compact:
+        present, node = np.unique(node, return_inverse=True)
+        size, node = len(present), node.ravel()
+    counts = np.bincount(node, minlength=size)
+    height = 1 + int(counts.max(initial=0))
+    if size < 2 or not len(edges) or height * size > 4 * (size + len(edges)) or \
+            not _rows_add_in_order(height, size):
+        return None
+    who, many = np.unique(sender, return_counts=True)
+    by_size = who[np.argsort(-many, kind="stable")].tolist()
+    seen = np.concatenate([node[sender == s] for s in by_size] + [np.arange(size)])
+    _, first = np.unique(seen, return_index=True)
+    column = np.empty(size, dtype=np.intp)
+    column[seen[np.sort(first)]] = np.arange(size)
+    by_node = np.lexsort((rank, node))
+    p = np.empty(len(edges), dtype=np.intp)
+    p[by_node] = np.arange(len(edges)) - (np.cumsum(counts) - counts)[node[by_node]]
+    places = start + (1 + p) * size + column[node]
+    scattered = 0
+    for s in who.tolist():
+        mine = sender == s
+        if _views(flat[mine], places[mine], sending[s]) is None:
+            scattered += int(mine.sum())
+    if 8 * scattered > len(edges):  # edge by edge: a bincount costs less
+        return None
+    filled = np.zeros((height, size), dtype=bool)
+    filled[0], filled[1 + p, column[node]] = True, True
+    if present is not None:
+        column, compacted = np.full(nodes, -1, dtype=np.intp), column
+        column[present] = compacted
+    return places, column, filled
 
 
 def _grid(table: np.ndarray) -> tuple | None:
@@ -541,7 +786,8 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
         group = _Group(ops.lookup(key[1]), key[0], slice(start, start + len(ks)), np.ascontiguousarray(slot[table]))
         if grid is not None:
             _, weights, inputs, biases = grid
-            group.grid = (slot[weights], slot[inputs], slot[biases])
+            group.grid = (slot[weights], slot[inputs], slot[biases],
+                          _rows_add_in_order(weights.shape[0], weights.shape[1] * inputs.shape[1]))
         groups.append(group)
         positions.append(ks)
         start += len(ks)
@@ -584,31 +830,53 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
     by_receiver = np.argsort(receiving, kind="stable")  # each receiver's edges, in the senders' own order
     bounds = np.searchsorted(receiving[by_receiver], np.arange(len(sizes) + 1))
     place = np.empty(len(targets_all), dtype=np.intp)
-    in_blocks = np.zeros(len(sizes), dtype=bool)
-    segments, bins, start = [], [], 0
+    flat_all = np.concatenate(flat_positions) if flat_positions else np.zeros(0, dtype=np.intp)
+    segments, bins, shapes, columns, firsts, padding, start = [], [], [], [], [], [], 0
     for r, size in enumerate(sizes):
         edges = by_receiver[bounds[r]:bounds[r + 1]]
+        matrix = _matrix(edges, size, start, row_of_slot[targets_all[edges]], ranks_all[edges],
+                         sender_all[edges], flat_all[edges], [groups[senders[s]] for s in range(len(senders))],
+                         compact=r == len(sizes) - 1)
+        if matrix is not None:
+            places, column, filled = matrix
+            place[edges] = places
+            padding.append(start + np.flatnonzero(~filled))
+            bins.append(None)
+            shapes.append(filled.shape)
+            columns.append(None if np.array_equal(column, np.arange(size)) else column)
+            firsts.append(start + column)  # (for a node with a column)
+            segments.append(slice(start, start + filled.size))
+            start += filled.size
+            continue
         layout = _blocks(edges, sender_all, ranks_all, targets_all)
-        in_blocks[r] = layout is not None
         if layout is None:  # one edge at a time, by rank
             layout = edges[np.argsort(ranks_all[edges], kind="stable")]
         place[layout] = start + size + np.arange(len(layout))
         segments.append(slice(start, start + size + len(layout)))
         bins.append(np.concatenate([np.arange(size), row_of_slot[targets_all[layout]]]))
+        shapes.append(None)
+        columns.append(None)
+        firsts.append(start + np.arange(size))
         start += size + len(layout)
+    buffer = np.zeros(start)  # the starting grads are 0, but for the seed: root.grad = 0, then += 1
+    if padding:
+        buffer[np.concatenate(padding)] = -0.0
+    matrices = [None if shape is None else buffer[segment].reshape(shape)
+                for segment, shape in zip(segments, shapes)]
     for r, g in enumerate(receivers):
-        groups[g].segment, groups[g].bins = segments[r], bins[r]
+        group = groups[g]
+        group.segment, group.bins, group.matrix, group.columns = segments[r], bins[r], matrices[r], columns[r]
     first = 0
     for g, flat in zip(senders, flat_positions):  # a sender receives too: it needs a grad to send one
         group, edges = groups[g], np.arange(first, first + len(flat))
         first += len(flat)
-        group.sends = [_send(flat[receiving[edges] == r], place[edges[receiving[edges] == r]], group.size,
-                             in_blocks[r]) for r in np.unique(receiving[edges]).tolist()]
-    buffer = np.zeros(start)  # the starting grads are 0, but for the seed: root.grad = 0, then += 1
+        group.sends = [send for r in np.unique(receiving[edges]).tolist()
+                       for send in _send(flat[receiving[edges] == r], place[edges[receiving[edges] == r]], group,
+                                         buffer)]
     root_slot = int(slot[number[root]])
     if root_slot >= n_leaves and receiver_of_slot[root_slot] >= 0:  # (no receiver: no leaf wants a grad)
-        buffer[segments[receiver_of_slot[root_slot]].start + row_of_slot[root_slot]] = 1.0
+        buffer[firsts[receiver_of_slot[root_slot]][row_of_slot[root_slot]]] = 1.0
     source = "\n".join(_describe(group) for group in groups)
-    return LevelTape(leaves, groups, values, buffer, segments[-1], bins[-1],
+    return LevelTape(leaves, groups, values, buffer, segments[-1], bins[-1], matrices[-1], columns[-1], firsts[-1],
                      np.flatnonzero(needs[:n_leaves]), root_slot,
                      np.array([slot[number[node]] for node in watch], dtype=np.intp), source)

@@ -693,3 +693,75 @@ def test_numpy_replay_of_dot_levels_that_are_or_are_not_grids(layout):
     assert grids == [layout != "a partial grid"]
     if layout != "a partial grid":
         assert tape.source.splitlines()[0] == "level 1: dot ×20 (7 operands each; 4 weight vectors × 5 inputs)"
+
+
+# --- the numpy backend's sums by rows (np.add.reduce over axis 0, checked by a probe) ---
+
+
+def test_the_probe_data_tells_an_order_of_additions_from_any_other():
+    from micrograd_nn import levels
+
+    for rows, columns in ((1100, 7), (103, 337), (17, 40)):
+        a = levels._probe_rows(rows, columns)
+        in_order = [math.fsum([0.0]) + 0.0 for _ in range(columns)]  # one Python float per column
+        for j in range(columns):
+            total = -0.0
+            for v in a[:, j].tolist():
+                total += v
+            in_order[j] = total
+        pairwise = [float(np.sum(np.ascontiguousarray(a[:, j]))) for j in range(columns)]  # numpy's pairwise sum
+        assert in_order != pairwise
+        if levels._rows_add_in_order(rows, columns):  # then numpy's rows are these Python sums, bit for bit
+            got = levels._sum_rows(a).tolist()
+            assert [math.copysign(1.0, v) for v in got] == [math.copysign(1.0, v) for v in in_order]
+            assert got == in_order
+    assert not levels._rows_add_in_order(1100, 1)  # a single column numpy adds pairwise: refused
+
+
+def signed_zero_graph():
+    """Contributions of −0.0, two for some leaves and one for others (so a sum matrix is padded), into leaves
+    whose grads start at −0.0, and a grid of dots whose terms and biases are all −0.0."""
+    a = [Value(1.0 + j) for j in range(40)]
+    z = [Value(-0.0) for _ in range(40)]
+    ws = [[Value(-0.0), Value(1.0)] for _ in range(4)]
+    xs = [[Value(1.0), Value(-0.0)] for _ in range(5)]
+    bs = [Value(-0.0) for _ in range(4)]
+    dots = [mg.dot(w, x, b) for w, b in zip(ws, bs) for x in xs]
+    # (the lone dot first: it comes last in backward()'s order, each product's edge first)
+    root = mg.sum([mg.dot([a[0]], [z[1]])] + [aj * zj for aj, zj in zip(a, z)] + dots)
+    return root, dots
+
+
+@pytest.mark.parametrize("in_order", [True, False], ids=["rows summed by numpy", "bincount"])
+def test_numpy_replay_keeps_the_sign_of_zero_sums_and_grads(in_order, monkeypatch):
+    from micrograd_nn import levels
+
+    if not in_order:
+        monkeypatch.setattr(levels, "_rows_add_in_order", lambda rows, columns: False)
+    root, dots = signed_zero_graph()
+    tape = mg.compile(root, watch=dots, backend="numpy")
+    if in_order and levels._rows_add_in_order(2, 40):
+        assert tape._leaf_matrix is not None and np.signbit(tape._leaf_matrix).any()  # padded with −0.0
+        assert any(group.grid is not None and group.grid[3] for group in tape._groups)
+    else:
+        assert tape._leaf_matrix is None and all(group.matrix is None for group in tape._groups)
+    leaves = list(tape.leaves)
+    for leaf in leaves:
+        leaf.grad = -0.0
+    tape.run()
+    grads, watched = [leaf.grad for leaf in leaves], tape.watched
+    for leaf in leaves:
+        leaf.grad = -0.0
+    root.backward()
+    sign = lambda values: [math.copysign(1.0, v) for v in values]  # noqa: E731
+    assert sign(grads) == sign([leaf.grad for leaf in leaves]) and grads == [leaf.grad for leaf in leaves]
+    assert -1.0 in sign(grads)
+    assert sign(watched) == sign([d.data for d in dots]) == [1.0] * len(dots)
+
+
+def test_numpy_replay_equals_backward_without_the_sums_by_rows(monkeypatch):
+    from micrograd_nn import levels
+
+    monkeypatch.setattr(levels, "_rows_add_in_order", lambda rows, columns: False)
+    test_mlp_step_replays_exactly_with_new_weights("numpy")
+    test_numpy_replay_equals_backward_on_models_with_every_kind_of_group("cnn: padding, no bias, two convs")
