@@ -21,6 +21,7 @@ numpy: which nodes need a gradient, and the edges' places, by one sort.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import operator
@@ -193,31 +194,43 @@ def _sum_rows(a: np.ndarray) -> np.ndarray:
     return np.add.reduce(a, axis=0, initial=-0.0)
 
 
+def _sum_bands(bands: tuple) -> np.ndarray:
+    """_sum_rows of each matrix, side by side."""
+    if len(bands) == 1:
+        return _sum_rows(bands[0])
+    return np.concatenate([_sum_rows(band) for band in bands])
+
+
 def _rows_add_in_order(rows: int, columns: int) -> bool:
     """Whether np.add.reduce(A, axis=0) of a C-contiguous (rows × columns) array (_sum_rows) adds its rows into
     the result one after another, A[0] + A[1] + A[2] + … for every column, as numpy does for an outer axis (the
     inner one, or an array of one column, it adds pairwise). numpy does not document the order, so it is checked
     once per shape against that sequential sum, on numbers where any other order gives other floats: columns of
     1e16, 1, −1e16, 1, … (from different starts; they add up to 1 in order, to more by pairs or blocks) and of
-    numbers of every magnitude, in that shape and at least 1,100 rows deep, and on an unaligned start too. Where
-    it fails, the grads are summed by np.bincount, which adds in order by definition."""
+    numbers of every magnitude; in that shape, and at least 1,100 rows deep (on at most 64 columns), each also
+    from an unaligned start. Where it fails, the grads are summed by np.bincount, in order by definition."""
     key = (rows, columns)
     if key not in _IN_ORDER:
-        tall = max(rows, 1100)  # (at most 2 M numbers: a wide matrix is probed deep on fewer columns)
-        shapes = {(rows, columns), (tall, min(columns, max(2, 2_000_000 // tall)))}
-        _IN_ORDER[key] = columns > 1 and all(_reduce_is_sequential(n, m, offset)
-                                              for n, m in sorted(shapes) for offset in (0, 1))
+        _IN_ORDER[key] = columns > 1 and _probe(rows, columns) and _probe(max(rows, 1100), min(columns, 64))
     return _IN_ORDER[key]
+
+
+@functools.cache
+def _probe(rows: int, columns: int) -> bool:
+    return all(_reduce_is_sequential(rows, columns, offset) for offset in (0, 1))
+
+
+_POWERS = 10.0 ** np.arange(-12, 17)
 
 
 def _probe_rows(rows: int, columns: int) -> np.ndarray:
     """Numbers whose sum over axis 0 depends on the order of the additions (see _rows_add_in_order)."""
-    rng = np.random.default_rng([rows, columns])
-    pattern = np.array([1e16, 1.0, -1e16, 1.0])
-    crafted = pattern[(np.arange(rows)[:, None] + rng.integers(0, 4, columns)) % 4]
-    spread = rng.standard_normal((rows, columns)) * 10.0 ** rng.integers(-12, 17, (rows, columns))
-    a = np.where(np.arange(columns) % 2 == 0, crafted, spread)
-    a[:, -1] = -0.0 if columns > 2 else a[:, -1]  # a column of −0.0: −0.0 in order
+    i, j = np.arange(rows)[:, None], np.arange(columns)[None, :]
+    crafted = np.array([1e16, 1.0, -1e16, 1.0])[(i + j // 2) % 4]
+    spread = ((i * 7919 + j * 104729) % 2001 - 1000.0) * _POWERS[(i * 31 + j * 17) % len(_POWERS)]
+    a = np.where(j % 2 == 0, crafted, spread)
+    if columns > 2:
+        a[:, -1] = -0.0  # a column of −0.0: −0.0 in order
     return a
 
 
@@ -237,7 +250,9 @@ def _grid_forward(grid: tuple, values: np.ndarray, out: slice) -> tuple[np.ndarr
     in order over the whole grid at once; returns its weights (n × R) and inputs (n × C) for the backward pass."""
     weight_slots, input_slots, bias_slots, in_order = grid
     weights, inputs = values.take(weight_slots), values.take(input_slots)
-    products = weights[:, :, None] * inputs[:, None, :]  # (n, R, C)
+    # (n, R, C), each w·x one product: einsum writes 0.0 for a product of −0.0, which the sum from 0.0 cannot
+    # tell apart (it is never −0.0), and is faster than np.multiply
+    products = np.einsum("nr,nc->nrc", weights, inputs)
     if in_order:  # one call: −0.0 + p₀ + p₁ + … (_sum_rows), then + 0.0 gives 0.0 + p₀ + p₁ + … exactly (the
         # two differ only where every term so far is −0.0: −0.0 against 0.0, which the + 0.0 makes 0.0)
         total = _sum_rows(products.reshape(len(products), -1)).reshape(products.shape[1:])
@@ -251,9 +266,12 @@ def _grid_forward(grid: tuple, values: np.ndarray, out: slice) -> tuple[np.ndarr
     return weights, inputs
 
 
-def _grid_rows(weights: np.ndarray, inputs: np.ndarray, g: np.ndarray, rows: slice, out: np.ndarray) -> bool:
+def _grid_rows(weights: np.ndarray, inputs: np.ndarray, g: np.ndarray, rows: slice, out: np.ndarray,
+               signed: bool) -> bool:
     """_dot_rows for a grid of dots, from its weights and inputs: wₖ's contribution at node (r, c) is
-    xₖ[c]·g[r, c], xₖ's is wₖ[r]·g[r, c], the bias's g[r, c]. False if rows is another selection."""
+    xₖ[c]·g[r, c], xₖ's is wₖ[r]·g[r, c], the bias's g[r, c]. False if rows is another selection.
+    By einsum (faster), which writes 0.0 for a product of −0.0: a sum of grads tells the two apart only from a
+    start of −0.0, which only a leaf's grad can be; signed (such a leaf) takes np.multiply, exact to the sign."""
     last = 2 * len(weights)
     if rows.step % 2 or rows.stop > last + 1:
         return False
@@ -261,10 +279,15 @@ def _grid_rows(weights: np.ndarray, inputs: np.ndarray, g: np.ndarray, rows: sli
     with_bias = rows.start % 2 == 0 and rows.stop == last + 1
     k = slice(rows.start // 2, last // 2 if with_bias else (rows.stop - 1) // 2 + 1, rows.step // 2)
     terms = out[:-1] if with_bias else out  # out: (rows, R, C)
-    if rows.start % 2:  # inputs: wₖ[r]·g[r, c]
-        np.multiply(weights[k][:, :, None], grid, out=terms)
+    if signed:
+        if rows.start % 2:
+            np.multiply(weights[k][:, :, None], grid, out=terms)
+        else:
+            np.multiply(inputs[k][:, None, :], grid, out=terms)
+    elif rows.start % 2:  # inputs: wₖ[r]·g[r, c]
+        np.einsum("kr,rc->krc", weights[k], grid, out=terms)
     else:  # weights: xₖ[c]·g[r, c]
-        np.multiply(inputs[k][:, None, :], grid, out=terms)
+        np.einsum("kc,rc->krc", inputs[k], grid, out=terms)
     if with_bias:
         out[-1] = grid
     return True
@@ -402,7 +425,7 @@ class _Group:
         self.operands = operands  # (arity, m): operands[i, j] is the slot of operand i of node j
         self.segment: slice | None = None  # where the nodes' starting grads and incoming edges are in the buffer
         self.bins: np.ndarray | None = None  # the node of each entry of that segment, for bincount
-        self.matrix: np.ndarray | None = None  # or that segment as a (entries × nodes) view, summed by rows
+        self.matrix: tuple | None = None  # or that segment as (entries × nodes) views, summed by rows
         self.columns: np.ndarray | None = None  # each node's column in it, if not the nodes' own order
         # per receiving group: (which contributions: operand rows or flat positions in (arity, m), a view of
         # the buffer they are written to (for operand rows laid out evenly) or None, their places in the buffer)
@@ -426,7 +449,7 @@ class LevelTape:
     """
 
     def __init__(self, leaves: list[Value], groups: list[_Group], values: np.ndarray, buffer: np.ndarray,
-                 leaf_segment: slice, leaf_bins: np.ndarray | None, leaf_matrix: np.ndarray | None,
+                 leaf_segment: slice, leaf_bins: np.ndarray | None, leaf_matrix: tuple | None,
                  leaf_columns: np.ndarray | None, leaf_firsts: np.ndarray, grad_leaves: np.ndarray,
                  root_slot: int, watch_slots: np.ndarray, source: str):
         self.leaves = tuple(leaves)
@@ -479,10 +502,11 @@ class LevelTape:
                 if self._seeded_leaf is not None:
                     starts[self._seeded_leaf] += 1.0  # the same float addition as root.grad += 1.0
                 buffer[self._leaf_starts] = starts
+                signed = bool((np.signbit(starts) & (starts == 0.0)).any())  # a leaf's grad starts at −0.0
                 for k in self._backward:
                     group = self._groups[k]
                     if group.matrix is not None:  # row after row, in order (see _rows_add_in_order)
-                        grads = _sum_rows(group.matrix)
+                        grads = _sum_bands(group.matrix)
                         if group.columns is not None:  # the matrix's columns back in the nodes' order
                             grads = grads[group.columns]
                     else:
@@ -493,7 +517,7 @@ class LevelTape:
                     sent, x = None, operands[k]
                     for which, view, places in group.sends:
                         if view is not None:  # whole operand rows, into a strided view of the buffer
-                            if group.grid is not None and _grid_rows(*x, grads, which, view):
+                            if group.grid is not None and _grid_rows(*x, grads, which, view, signed):
                                 continue
                             if group.grid is None:
                                 into = _INTO.get(group.op.key)
@@ -515,7 +539,7 @@ class LevelTape:
                             buffer[places] = sent.ravel()[which]
                 if self._grad_leaves:
                     if self._leaf_matrix is not None:
-                        grads = _sum_rows(self._leaf_matrix)
+                        grads = _sum_bands(self._leaf_matrix)
                     else:
                         grads = _bincount_leaves(self._leaf_bins, buffer[self._leaf_segment], len(self.leaves),
                                                  starts)
@@ -669,32 +693,56 @@ def _strides(places: np.ndarray, shape: tuple) -> tuple | None:
 
 
 def _matrix(edges, size, start, node, rank, sender, flat, sending, compact: bool) -> tuple | None:
-    """A receiving group's segment as a matrix, when numpy sums its rows in order (_rows_add_in_order) and its
-    senders can write most of their edges as strided views: row 0 the starting grads, row 1 + p every node's
-    p-th incoming edge in backward() order, a node with fewer edges padded with −0.0 (which added to any float x
-    gives x, even −0.0). The columns follow the nodes' first appearance in the senders' contributions, the
-    largest sender first, so that its rows land as one view; compact: only the nodes with edges get one (the
-    leaves: the data among them get no grad). Returns (each edge's place, each node's column (−1: none), the
-    matrix's entries that are not padding), or None."""
+    """A receiving group's segment as matrices, when numpy sums their rows in order (_rows_add_in_order) and
+    its senders can write most of their edges as strided views: row 0 the starting grads, row 1 + p every
+    node's p-th incoming edge in backward() order, a node with fewer edges padded with −0.0 (which added to any
+    float x gives x, even −0.0). Nodes with about as many edges share a matrix (a band: none has fewer than half
+    the edges of the band's first), so that a few nodes with many edges do not pad all the others. The columns
+    of a band follow the nodes' first appearance in the senders' contributions, the largest sender first, so
+    that its rows land as one view; compact: only the nodes with edges get one (the leaves: the data among them
+    get no grad). Returns (each edge's place, each node's column in the bands side by side (−1: none), the bands
+    as (start, height, width), the entries that are not padding, each node's starting place), or None."""
     present, nodes = None, size
     if compact:
         present, node = np.unique(node, return_inverse=True)
         size, node = len(present), node.ravel()
+    if size < 2 or not len(edges):
+        return None
     counts = np.bincount(node, minlength=size)
-    height = 1 + int(counts.max(initial=0))
-    if size < 2 or not len(edges) or height * size > 4 * (size + len(edges)) or \
-            not _rows_add_in_order(height, size):
+    band_of, top = {}, 0  # each count's band: a new one when a count is under half the band's largest
+    for count in sorted(set(counts.tolist()), reverse=True):
+        if not band_of or 2 * count < top:
+            top = count
+        band_of[count] = top
+    tops = sorted(set(band_of.values()), reverse=True)
+    band = np.searchsorted(-np.array(tops), -np.array([band_of[c] for c in counts.tolist()]))
+    widths = np.bincount(band, minlength=len(tops))
+    for b in range(len(tops) - 1, 0, -1):  # a band of one column (numpy sums it pairwise) joins the one before
+        if widths[b] < 2:
+            band[band == b] = b - 1
+    _, band = np.unique(band, return_inverse=True)
+    band = band.ravel()
+    widths = np.bincount(band)
+    heights = np.zeros(len(widths), dtype=np.intp)
+    np.maximum.at(heights, band, counts + 1)
+    if (widths < 2).any() or (heights * widths).sum() > 4 * (size + len(edges)) or \
+            not all(_rows_add_in_order(h, w) for h, w in zip(heights.tolist(), widths.tolist())):
         return None
     who, many = np.unique(sender, return_counts=True)
     by_size = who[np.argsort(-many, kind="stable")].tolist()
     seen = np.concatenate([node[sender == s] for s in by_size] + [np.arange(size)])
     _, first = np.unique(seen, return_index=True)
-    column = np.empty(size, dtype=np.intp)
-    column[seen[np.sort(first)]] = np.arange(size)
+    appearance = np.empty(size, dtype=np.intp)
+    appearance[seen[np.sort(first)]] = np.arange(size)
+    column = np.empty(size, dtype=np.intp)  # band by band, each in order of appearance
+    column[np.lexsort((appearance, band))] = np.arange(size)
+    in_band = column - (np.cumsum(widths) - widths)[band]
+    offsets = np.cumsum(heights * widths) - heights * widths
+    firsts = offsets[band] + in_band  # row 0
     by_node = np.lexsort((rank, node))
     p = np.empty(len(edges), dtype=np.intp)
     p[by_node] = np.arange(len(edges)) - (np.cumsum(counts) - counts)[node[by_node]]
-    places = start + (1 + p) * size + column[node]
+    places = start + firsts[node] + (1 + p) * widths[band[node]]
     scattered = 0
     for s in who.tolist():
         mine = sender == s
@@ -702,12 +750,15 @@ def _matrix(edges, size, start, node, rank, sender, flat, sending, compact: bool
             scattered += int(mine.sum())
     if 8 * scattered > len(edges):  # edge by edge: a bincount costs less
         return None
-    filled = np.zeros((height, size), dtype=bool)
-    filled[0], filled[1 + p, column[node]] = True, True
+    filled = np.zeros(int((heights * widths).sum()), dtype=bool)
+    filled[firsts], filled[places - start] = True, True
+    bands = list(zip(offsets.tolist(), heights.tolist(), widths.tolist()))
     if present is not None:
         column, compacted = np.full(nodes, -1, dtype=np.intp), column
         column[present] = compacted
-    return places, column, filled
+        firsts, compacted = np.full(nodes, -1, dtype=np.intp), firsts
+        firsts[present] = compacted
+    return places, column, bands, filled, firsts
 
 
 def _grid(table: np.ndarray) -> tuple | None:
@@ -838,13 +889,13 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
                          sender_all[edges], flat_all[edges], [groups[senders[s]] for s in range(len(senders))],
                          compact=r == len(sizes) - 1)
         if matrix is not None:
-            places, column, filled = matrix
+            places, column, bands, filled, first = matrix
             place[edges] = places
             padding.append(start + np.flatnonzero(~filled))
             bins.append(None)
-            shapes.append(filled.shape)
+            shapes.append([(start + offset, height, width) for offset, height, width in bands])
             columns.append(None if np.array_equal(column, np.arange(size)) else column)
-            firsts.append(start + column)  # (for a node with a column)
+            firsts.append(start + first)  # (for a node with a column)
             segments.append(slice(start, start + filled.size))
             start += filled.size
             continue
@@ -861,8 +912,8 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
     buffer = np.zeros(start)  # the starting grads are 0, but for the seed: root.grad = 0, then += 1
     if padding:
         buffer[np.concatenate(padding)] = -0.0
-    matrices = [None if shape is None else buffer[segment].reshape(shape)
-                for segment, shape in zip(segments, shapes)]
+    matrices = [None if bands is None else tuple(buffer[offset:offset + height * width].reshape(height, width)
+                                                 for offset, height, width in bands) for bands in shapes]
     for r, g in enumerate(receivers):
         group = groups[g]
         group.segment, group.bins, group.matrix, group.columns = segments[r], bins[r], matrices[r], columns[r]

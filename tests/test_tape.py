@@ -741,7 +741,7 @@ def test_numpy_replay_keeps_the_sign_of_zero_sums_and_grads(in_order, monkeypatc
     root, dots = signed_zero_graph()
     tape = mg.compile(root, watch=dots, backend="numpy")
     if in_order and levels._rows_add_in_order(2, 40):
-        assert tape._leaf_matrix is not None and np.signbit(tape._leaf_matrix).any()  # padded with −0.0
+        assert tape._leaf_matrix is not None and any(np.signbit(band).any() for band in tape._leaf_matrix)
         assert any(group.grid is not None and group.grid[3] for group in tape._groups)
     else:
         assert tape._leaf_matrix is None and all(group.matrix is None for group in tape._groups)
