@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import engine
 from .engine import Value
+
+_data = operator.attrgetter("data")
 
 __all__ = ["CompiledStep", "batch_loss"]
 
@@ -70,7 +73,8 @@ class _Recording:
 
 
 def _direct(tape, data_leaves: list[Value]) -> tuple | None:
-    """For a LevelTape: (indices of the data leaves it uses, their slots, the other leaves, their slots)."""
+    """For a LevelTape: (indices of the data leaves it uses (None: all), their slots, the other leaves, their
+    slots)."""
     if not hasattr(tape, "_run"):
         return None
     import numpy as np
@@ -79,7 +83,9 @@ def _direct(tape, data_leaves: list[Value]) -> tuple | None:
     used = [(i, slot_of[leaf]) for i, leaf in enumerate(data_leaves) if leaf in slot_of]
     data = set(data_leaves)
     others = [(leaf, k) for k, leaf in enumerate(tape.leaves) if leaf not in data]
-    return (np.array([i for i, _ in used], dtype=np.intp), np.array([k for _, k in used], dtype=np.intp),
+    indices = [i for i, _ in used]
+    every = indices == list(range(len(data_leaves)))  # the graph uses every number: None, no gather
+    return (None if every else np.array(indices, dtype=np.intp), np.array([k for _, k in used], dtype=np.intp),
             [leaf for leaf, _ in others], np.array([k for _, k in others], dtype=np.intp))
 
 
@@ -207,7 +213,7 @@ class CompiledStep:
         used, data_slots, others, other_slots = recording.direct
         tape = recording.tape
         values = tape._values.copy()
-        values[data_slots] = numbers[used]
-        values[other_slots] = [leaf.data for leaf in others]
+        values[data_slots] = numbers if used is None else numbers[used]
+        values[other_slots] = np.fromiter(map(_data, others), float, len(others))
         recording.last_batch = numbers
         return tape._run(values)

@@ -7,13 +7,18 @@ each group's nodes in one range, then the numbers folded into the graph), so a g
 `values.take(S)`, S its (operands × nodes) table of slots: row i holds operand i of every node.
 
 The floats are `backward()`'s, bit for bit. Forward: a sum or a dot adds its terms left to right (one in-place
-add per term over all the nodes), the other ops are elementwise. Backward: `backward()` adds into each node's
-gradient its contributions in one fixed order (parents in reverse topological order, operands in order),
-starting from 0 (inner nodes) or the old value (leaves). So each contribution has a fixed place in one buffer:
-per group of receiving nodes, their starting values, then every edge into them in that order; `np.bincount`
-then adds each node's entries in buffer order, which is that order. A group writes its contributions straight
-to their places (a whole block at once where a receiver's edges from it keep their order together), and the
-group receiving them sums them just before it sends its own.
+add per term over all the nodes, or for a grid of dots one np.add.reduce over its terms, see below), the other ops
+are elementwise. Backward: `backward()` adds into each node's gradient its contributions in one fixed order
+(parents in reverse topological order, operands in order), starting from 0 (inner nodes) or the old value
+(leaves). So each contribution has a fixed place in one buffer. Per group of receiving nodes it is, where it
+can be, a matrix: row 0 their starting values, row 1 + p every node's p-th contribution in that order (a node
+with fewer is padded with −0.0, which added to any float x gives x), one column per node; np.add.reduce over
+axis 0 adds its rows one after another — which numpy does not document, so a probe checks it for each shape
+on numbers where any other order gives other floats (_rows_add_in_order). Elsewhere (a failed probe, or edges
+that would have to be written one by one) the segment holds the starting values, then every edge in that
+order, and `np.bincount` adds each node's entries in buffer order, which is that order. A group writes its
+contributions straight to their places, a whole block of operand rows at once as a strided view of the buffer
+where the places step evenly, and the group receiving them sums them just before it sends its own.
 
 Recording is a single pass over the nodes in Python (their operands' slots, their levels) and the rest in
 numpy: which nodes need a gradient, and the edges' places, by one sort.
@@ -73,12 +78,15 @@ def _softmax_parts(x: np.ndarray) -> tuple | None:
     None when a target is not a class index or a logit is NaN: the table's own path then raises or decides."""
     z, t = x[:-1], x[-1]
     n = len(z)
-    if not len(z) or np.isnan(z).any() or not ((t == np.floor(t)) & (t >= 0) & (t < n)).all():
+    if not n or np.isnan(z).any():
+        return None
+    index = t.astype(np.intp)  # (NaN and ±inf cast to some integer that is not equal to t)
+    if not (index == t).all() or index.min() < 0 or index.max() >= n:
         return None
     shift = z.max(axis=0)
     exps = np.array([math.exp(v) for v in (z - shift).ravel().tolist()]).reshape(z.shape)
     totals = np.array([math.fsum(column) for column in exps.T.tolist()])
-    return z, t.astype(np.intp), shift, exps, totals
+    return z, index, shift, exps, totals
 
 
 def _cross_entropy_forward(x: np.ndarray) -> np.ndarray:
