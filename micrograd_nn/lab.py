@@ -185,12 +185,10 @@ class Lab:
 
     def _texts(self) -> dict:
         from .graph.drawing import Paint
-        from .graph.steps import _shown
+        from .graph.viewer import record_texts
 
-        scene = self._drawing()
         data, grads = self._numbers
-        paint = Paint(data=data, grads=grads)
-        return {scene.ids[n]: _shown(scene.fields(n, paint)) for n in scene.shown if scene.visible(n)}
+        return record_texts(self._drawing(), Paint(data=data, grads=grads))
 
     def _ledger(self) -> str:
         data, _ = self._numbers
@@ -199,22 +197,15 @@ class Lab:
         return text + (f"\n{self.error}" if self.error else "")
 
     def _payload(self) -> dict:
-        from .graph.binary import RenderFailure, svgs
-        from .graph.drawing import _visible
-        from .graph.steps import inline_svg
+        from .graph.viewer import layout_windows, record_names
         from .live import widest_paint
 
         scene = self._drawing()
-        source = scene.graph(widest_paint(self.order)).source  # room for any number the sliders bring
-        try:
-            drawn = svgs([source])
-        except RenderFailure:
-            drawn = None
+        windows, _ = layout_windows([scene.graph(widest_paint(self.order)).source])  # room for any slider's numbers
         texts = self._texts()
         root_id = scene.ids[self.root]
         return {"title": "derivative lab", "direction": "lab",
-                "windows": [{"svg": inline_svg(drawn[0]) if drawn else None, "dot": source}],
-                "nodes": {scene.ids[n]: _visible(scene.name(n)) for n in scene.shown if scene.visible(n)},
+                "windows": windows, "nodes": record_names(scene),
                 "copies": {}, "texts": texts,
                 # the texts live in "texts", which apply() updates; a frame's own texts would be painted over them
                 "frames": [{"step": 0, "window": 0, "current": root_id, "texts": {}, "ledger": self._ledger()}]}

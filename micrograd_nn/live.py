@@ -218,7 +218,6 @@ class _Trace:
                            max_nodes=None if collapsed else 150, names=names)
         self.scene.legend = False  # the viewer draws its own legend
         self.layout = _breadth_first(root)
-        self.drawn = [node for node in self.scene.shown if self.scene.visible(node)]
         self.root_id = self.scene.ids[root]
 
     def _build(self) -> Value:
@@ -231,27 +230,22 @@ class _Trace:
         return root
 
     def window(self) -> dict:
-        """{"svg", "dot"}: the drawing, laid out now with room for any numbers (svg None without Graphviz)."""
-        from .graph.binary import RenderFailure, svgs
-        from .graph.steps import inline_svg
+        """The viewer's window of the drawing, laid out now with room for any numbers (svg None, dot given,
+        without Graphviz)."""
+        from .graph.viewer import layout_windows
 
-        source = self.scene.graph(widest_paint(self.layout)).source
-        try:
-            drawn = svgs([source])
-        except RenderFailure:
-            drawn = None
-        return {"svg": inline_svg(drawn[0]) if drawn else None, "dot": source}
+        return layout_windows([self.scene.graph(widest_paint(self.layout)).source])[0][0]
 
     def nodes(self) -> dict:
-        from .graph.drawing import _visible
+        from .graph.viewer import record_names
 
-        return {self.scene.ids[node]: _visible(self.scene.name(node)) for node in self.drawn}
+        return record_names(self.scene)
 
     def texts(self) -> tuple[dict, float, list[float]] | None:
         """({dot id: texts}, the sample's loss, its outputs) at the current parameters; None if the graph built
         now has another shape than the one laid out."""
         from .graph.drawing import Paint
-        from .graph.steps import _shown
+        from .graph.viewer import record_texts
 
         root = self._build()
         fresh = _breadth_first(root)
@@ -260,7 +254,7 @@ class _Trace:
         grads = derivatives.grad(root, fresh)
         paint = Paint(data={old: new.data for old, new in zip(self.layout, fresh)},
                       grads={old: g.data for old, g in zip(self.layout, grads)})
-        texts = {self.scene.ids[node]: _shown(self.scene.fields(node, paint)) for node in self.drawn}
+        texts = record_texts(self.scene, paint)
         return texts, root.data, self.outputs
 
 

@@ -28,7 +28,8 @@ from ..engine import Value, topological_order
 from ..frames import _ordinal, backward_steps, fmt, model_names, node_names
 from .display import svg_or_problem
 from .drawing import RIGHT, WRONG, Graph, Paint, Scene
-from .steps import html_text, inline_svg
+from .steps import html_text
+from .viewer import inline_svg
 
 __all__ = ["practice", "Practice", "Mark", "agrees"]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from ..engine import Value, topological_order
 from ..frames import Frame, backward_steps, fmt, forward_steps, model_names, node_names, replay
-from .binary import TIMEOUT_SECONDS, RenderFailure, no_binary_hint, run_dot, svgs
+from .binary import TIMEOUT_SECONDS, RenderFailure, run_dot
 from .drawing import Graph, Paint, Scene, _visible
-from .viewer import viewer_html, widget_class
+from .viewer import _shown, layout_windows, record_names, viewer_html, widget_class
 
 __all__ = ["StepThrough", "show_steps"]
 
@@ -379,15 +379,8 @@ class _Player:
         final = Paint(grad_name=grad_name, partial=shared if direction == "backward" else set(),
                       **{numbers: dict(known)})
         sources = [scene.window(nodes).graph(final).source for nodes in window_nodes]
-        note = None
-        try:
-            drawn = svgs(sources)
-            if drawn is None:
-                note = no_binary_hint()
-        except RenderFailure as failure:
-            drawn, note = None, str(failure)
-        windows = [{"svg": _slim(svg)} for svg in drawn] if drawn else [{"svg": None, "dot": s} for s in sources]
-        nodes = {scene.ids[n]: _visible(scene.name(n)) for n in scene.shown if scene.visible(n)}
+        windows, note = layout_windows(sources)
+        nodes = record_names(scene)
         copies = {copy_id: scene.ids[node] for node, uses in self.copies.items() for copy_id, _ in uses}
         title = f"{direction} pass, {len(steps.frames)} steps"
         if len(frames) < len(steps.frames):
@@ -413,21 +406,6 @@ class _Partial:
         return node in self.paint.grads and self.uses_left.get(node, 0) > 0
 
 
-# What the viewer does not need of Graphviz's SVG: element ids (it finds nodes by their <title>), the font family
-# (its style sets it), whitespace between elements. A 20,000-node chain's drawings shrink by a fifth.
-_SLIM = re.compile(r' id="[^"]*"| font-family="[^"]*"| xml:space="preserve"|(?<=>)\n+(?=<)')
-
-
-def _slim(svg: str) -> str:
-    """Graphviz's SVG inlined (see inline_svg) without what the viewer does not need."""
-    return _SLIM.sub(lambda m: "\n" if m.group().startswith("\n") else "", inline_svg(svg))
-
-
-def _shown(fields: list[str]) -> list[str]:
-    """Record fields as Graphviz's drawing shows them: runs of spaces as one, control characters as symbols."""
-    return [" ".join((f if f.isprintable() else _visible(f)).split()) for f in fields]
-
-
 def html_text(text: str) -> str:
     """Text for HTML: markup characters escaped, and ':' as a character reference too, so that no text a user
     wrote (a label, an op) reads as a `javascript:` address even to a careless parser. Control characters
@@ -438,12 +416,6 @@ def html_text(text: str) -> str:
 _CONTROL_BUT_LAYOUT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-_PROLOG = re.compile(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<!--.*?-->|\s?xmlns(:xlink)?=\"[^\"]*\"", re.DOTALL)
-
-
-def inline_svg(svg: str) -> str:
-    """Graphviz's SVG as an element inside HTML: no XML prolog, doctype, comments or namespace URLs."""
-    return _PROLOG.sub("", svg).strip()
 
 
 
