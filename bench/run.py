@@ -30,18 +30,23 @@ from micrograd_nn.optim import Adam
 from micrograd_nn.tape import CompiledStep
 
 REPEATS = 7
+BLOCK = 20  # steps in a row per timing, where a replay is timed against PyTorch (see median_times)
 LR = 0.05
 ALPHA = 1e-4
 results: dict = {"python": sys.version.split()[0], "machine": platform.machine(), "repeats": REPEATS}
 
 
-def median_times(runs: dict, repeats: int = REPEATS, collect: bool = True) -> dict[str, float]:
+def median_times(runs: dict, repeats: int = REPEATS, collect: bool = True, block: int = 1) -> dict[str, float]:
     """Run each callable once to warm up, then `repeats` rounds interleaved; median CPU seconds per name.
 
     Before each timed call, an untimed gc.collect() clears the garbage the previous call left (micrograd's
     graphs are cyclic), so no implementation pays for another's; the collector stays on while timing.
     `collect=False` leaves that out, for rounds where nothing makes cyclic garbage: a full collection walks
     every object and leaves the caches cold, which costs a sub-millisecond step as much as the step itself.
+    `block`: each timing is `block` calls in a row, divided by `block` — a training loop's steady state, where
+    one step follows another. Single calls interleaved with another library's each start from caches the
+    other left cold, which for sub-millisecond steps costs as much as the step (PyTorch's CNN step below:
+    0.18 ms in a loop, 0.5 ms interleaved).
     CPU time (time.process_time) varies less than wall time on a shared virtual machine.
     """
     for fn in runs.values():
@@ -52,8 +57,9 @@ def median_times(runs: dict, repeats: int = REPEATS, collect: bool = True) -> di
             if collect:
                 gc.collect()
             started = time.process_time()
-            fn()
-            times[name].append(time.process_time() - started)
+            for _ in range(block):
+                fn()
+            times[name].append((time.process_time() - started) / block)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -272,7 +278,7 @@ class TorchMLP:
         return loss.item()
 
 
-def recorded(values: list[float], X, y, backend: str):
+def recorded(values: list[float], X, y, backend: str, exact: bool = True):
     """A model with these weights, its demo-step graph compiled: (model, params, tape, build s, compile s)."""
     model = MLP(2, [16, 16, 1])
     params = model.parameters()
@@ -281,7 +287,7 @@ def recorded(values: list[float], X, y, backend: str):
     started = time.process_time()
     graph = demo_loss(model, params, X, y)
     built = time.process_time()
-    tape = mg.compile(graph, backend=backend)
+    tape = mg.compile(graph, backend=backend, exact=exact)
     return model, params, tape, built - started, time.process_time() - built
 
 
@@ -298,11 +304,13 @@ def bench_replay_vs_torch():
     values = initial_values(337)
     python_model, python_params, tape, build_s, compile_s = recorded(values, X, y, "python")
     numpy_model, numpy_params, level_tape, numpy_build_s, plan_s = recorded(values, X, y, "numpy")
-    # Each replay is timed against PyTorch in a round of its own, as a training loop runs one of them: between
-    # them, the other (the Python tape is 73,001 lines of bytecode) or a 20 ms interpreted step would leave the
-    # caches cold. Every step's loss is kept and checked after.
+    blas_model, blas_params, blas_tape, _, blas_plan_s = recorded(values, X, y, "numpy", exact=False)
+    # Each replay is timed against PyTorch in a round of its own, as a training loop runs one of them, in runs
+    # of BLOCK steps: between them, the other (the Python tape is 73,001 lines of bytecode) or a 20 ms
+    # interpreted step would leave the caches cold. Every step's loss is kept and checked after.
     t, losses = {}, {}
     for name, tape_, model, params in (("numpy", level_tape, numpy_model, numpy_params),
+                                       ("numpy, exact=False", blas_tape, blas_model, blas_params),
                                        ("python", tape, python_model, python_params)):
         net = TorchMLP(values, [2, 16, 16, 1], X, y)
         ours, theirs = [], []
@@ -310,17 +318,20 @@ def bench_replay_vs_torch():
             name: losses_of(lambda tape_=tape_, model=model, params=params: replayed_step(tape_, model, params),
                             ours),
             "torch": losses_of(net.step, theirs),
-        }, repeats=5 * REPEATS, collect=False)
+        }, repeats=5 * REPEATS, collect=False, block=BLOCK)
         t[name], t[f"torch ({name} round)"], losses[name] = round_t[name], round_t["torch"], ours
         assert all(close(a, b) for a, b in zip(ours, theirs, strict=True)), "PyTorch differs"
-    # the replays are the interpreted step bit for bit; PyTorch adds in another order (checked above)
+    # the exact replays are the interpreted step bit for bit; PyTorch, and BLAS with exact=False, add in
+    # another order (checked above)
     interpreted = MLP(2, [16, 16, 1])
     interpreted_params = interpreted.parameters()
     for p, v in zip(interpreted_params, values):
         p.data = v
     expected = [ours_step(interpreted, interpreted_params, X, y) for _ in losses["numpy"]]
     assert losses["python"] == losses["numpy"] == expected, "replays differ from backward()"
-    for name, label in (("numpy", "replayed level by level (numpy)"), ("python", "replayed, straight-line Python")):
+    for name, label in (("numpy", "replayed level by level (numpy)"),
+                        ("numpy, exact=False", "the same, layers as matrix products (exact=False)"),
+                        ("python", "replayed, straight-line Python")):
         row(f"PyTorch eager ({name} round)", t[f"torch ({name} round)"])
         row(f"micrograd_nn, {label}", t[name],
             f"{t[name] / t[f'torch ({name} round)']:.2f}x PyTorch eager (target <= 1x)")
@@ -329,10 +340,12 @@ def bench_replay_vs_torch():
           f"{tape.source.count(chr(10)) + 1} lines), {plan_s * 1e3:.0f} ms (numpy) (target <= 50 ms); "
           f"the numpy recording is paid back after "
           f"{(numpy_build_s + plan_s) / (interpreted_s - t['numpy']):.1f} interpreted steps")
-    results["replay_vs_torch"] = {"seconds": t, "steps_checked": len(losses["numpy"]),
+    results["replay_vs_torch"] = {"seconds": t, "steps_checked": len(losses["numpy"]), "block": BLOCK,
                                   "graph_seconds": build_s, "python_compile_seconds": compile_s,
-                                  "numpy_plan_seconds": plan_s,
+                                  "numpy_plan_seconds": plan_s, "numpy_exact_false_plan_seconds": blas_plan_s,
                                   "numpy_over_torch": t["numpy"] / t["torch (numpy round)"],
+                                  "numpy_exact_false_over_torch":
+                                      t["numpy, exact=False"] / t["torch (numpy, exact=False round)"],
                                   "python_over_torch": t["python"] / t["torch (python round)"]}
 
 
@@ -551,53 +564,66 @@ def bench_ours_only():
 
 def cnn_vs_torch(name: str, images: list, labels: list, channels: int, classes: int, repeats: int) -> dict:
     """One CNN's training step (SGD): recorded by CompiledStep, replayed, and in PyTorch eager with the same
-    weights; every step's loss checked against PyTorch's."""
+    weights, in a round of its own for each of exact=True and exact=False; every step's loss checked against
+    PyTorch's. Each side gets the batch as its own arrays, made once (numpy's; PyTorch's tensors)."""
+    import numpy as np
     import torch
 
     from micrograd_nn.torch_bridge import to_torch
 
     torch.set_num_threads(1)
-    rng = random.Random(0)
-    cnn = Sequential(Conv2d(1, channels, 3, rng=rng), ReLU(), MaxPool2d(2), Flatten(),
-                     Layer(channels * 9, classes, activation="linear", rng=rng))
-    params = cnn.parameters()
-    net = to_torch(cnn)
-    net_params = list(net.parameters())
+    xb, yb = np.asarray(images, dtype=float), np.asarray(labels)
     tx, ty = torch.tensor(images, dtype=torch.float64), torch.tensor(labels)
-    step = CompiledStep(cnn, F.cross_entropy, backend="numpy")
+    t, record_s, steps_checked = {}, {}, 0
+    for exact in (True, False):
+        rng = random.Random(0)
+        cnn = Sequential(Conv2d(1, channels, 3, rng=rng), ReLU(), MaxPool2d(2), Flatten(),
+                         Layer(channels * 9, classes, activation="linear", rng=rng))
+        params = cnn.parameters()
+        net = to_torch(cnn)
+        net_params = list(net.parameters())
+        step = CompiledStep(cnn, F.cross_entropy, backend="numpy", exact=exact)
 
-    def ours():
-        for p in params:
-            p.grad = 0.0
-        loss, _ = step(images, labels)
-        for p in params:
-            p.data -= LR * p.grad
-        return loss
+        def ours(step=step, params=params):
+            for p in params:
+                p.grad = 0.0
+            loss, _ = step(xb, yb)
+            for p in params:
+                p.data -= LR * p.grad
+            return loss
 
-    def theirs():
-        for p in net_params:
-            p.grad = None
-        loss = torch.nn.functional.cross_entropy(net(tx), ty)
-        loss.backward()
-        with torch.no_grad():
+        def theirs(net=net, net_params=net_params):
             for p in net_params:
-                p -= LR * p.grad
-        return loss.item()
+                p.grad = None
+            loss = torch.nn.functional.cross_entropy(net(tx), ty)
+            loss.backward()
+            with torch.no_grad():
+                for p in net_params:
+                    p -= LR * p.grad
+            return loss.item()
 
-    started = time.process_time()
-    losses = {"ours": [ours()], "torch": [theirs()]}  # the first call records (and runs the first step)
-    record_s = time.process_time() - started
-    t = median_times({"ours": losses_of(ours, losses["ours"]), "torch": losses_of(theirs, losses["torch"])},
-                     repeats=repeats, collect=False)
-    assert all(close(a, b) for a, b in zip(losses["ours"], losses["torch"], strict=True)), name
-    n_nodes = len(step.tape(len(images))._values)
-    row(f"{name}: PyTorch eager", t["torch"])
-    row(f"{name}: replayed (CompiledStep, numpy)", t["ours"], f"{t['ours'] / t['torch']:.2f}x PyTorch eager "
-        "(target <= 1x)")
-    print(f"  recording it (graph of {n_nodes} values and numbers, then the plan): {record_s * 1e3:.0f} ms "
-          "(target <= 500 ms)")
-    return {"seconds": t, "record_seconds": record_s, "over_torch": t["ours"] / t["torch"],
-            "steps_checked": len(losses["ours"])}
+        label = "exact" if exact else "exact=False"
+        started = time.process_time()
+        losses = {"ours": [ours()], "torch": [theirs()]}  # the first call records (and runs the first step)
+        record_s[label] = time.process_time() - started
+        round_t = median_times({"ours": losses_of(ours, losses["ours"]),
+                                "torch": losses_of(theirs, losses["torch"])},
+                               repeats=repeats, collect=False, block=BLOCK)
+        assert all(close(a, b) for a, b in zip(losses["ours"], losses["torch"], strict=True)), name
+        t[label], t[f"torch ({label} round)"] = round_t["ours"], round_t["torch"]
+        steps_checked += len(losses["ours"])
+        n_nodes = len(step.tape(len(images))._values)
+    for label, what in (("exact", "replayed (CompiledStep, numpy)"),
+                        ("exact=False", "layers as matrix products (exact=False)")):
+        row(f"{name}: PyTorch eager ({label} round)", t[f"torch ({label} round)"])
+        row(f"{name}: {what}", t[label], f"{t[label] / t[f'torch ({label} round)']:.2f}x PyTorch eager "
+            "(target <= 1x)")
+    print(f"  recording it (graph of {n_nodes} values and numbers, then the plan): {record_s['exact'] * 1e3:.0f} ms; "
+          f"with exact=False {record_s['exact=False'] * 1e3:.0f} ms (target <= 500 ms)")
+    return {"seconds": t, "record_seconds": record_s, "block": BLOCK,
+            "over_torch": t["exact"] / t["torch (exact round)"],
+            "exact_false_over_torch": t["exact=False"] / t["torch (exact=False round)"],
+            "steps_checked": steps_checked}
 
 
 def bench_cnn_vs_torch():

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import engine
 from .engine import Value
-
-_data = operator.attrgetter("data")
 
 __all__ = ["CompiledStep", "batch_loss"]
 
@@ -46,6 +43,18 @@ def _nest(values: list, shape: tuple[int, ...] | None):
     for size in reversed(shape[1:]):
         values = [values[i:i + size] for i in range(0, len(values), size)]
     return values
+
+
+def _outputs(watched: list, shapes: list) -> list:
+    """Each sample's output from the flat watched values: a float, or nested lists of its shape."""
+    if shapes.count(shapes[0]) == len(shapes):  # one shape for every sample: one pass
+        return list(watched) if shapes[0] is None else _nest(watched, (len(shapes), *shapes[0]))
+    outputs, start = [], 0
+    for shape in shapes:
+        size = 1 if shape is None else math.prod(shape)
+        outputs.append(_nest(watched[start:start + size], shape))
+        start += size
+    return outputs
 
 
 def _leaves_like(x) -> tuple[object, list[Value]]:
@@ -111,16 +120,24 @@ class CompiledStep:
     (F.cross_entropy, F.binary_cross_entropy, F.mse and hinge losses written with Values do).
     `backend` is passed to `compile`: "numpy" (the default where numpy is installed) runs a batch's samples side
     by side, level by level, and is the faster one on batches of more than a few samples; "python" (the default
-    without numpy) on long narrow graphs.
+    without numpy) on long narrow graphs. `exact=False` is passed on too: the numpy backend then runs a layer
+    over the batch and a convolution over its patches as matrix products, as PyTorch does (the same floats to
+    rounding, not bit for bit; see `compile`).
     """
 
     def __init__(self, model: Callable, loss_fn: Callable, penalty: Callable | None = None,
-                 params: Sequence[Value] | None = None, backend: str | None = None):
+                 params: Sequence[Value] | None = None, backend: str | None = None, exact: bool = True):
         if backend is None:
             from .tape import _numpy_available
 
             backend = "numpy" if _numpy_available() else "python"
+        if not isinstance(exact, bool):
+            raise TypeError(f"exact must be True or False, got {type(exact).__name__}")
+        if not exact and backend == "python":
+            raise ValueError("exact=False runs layers as matrix products, which only the numpy backend does; "
+                             "this step's backend is 'python'")
         self.model, self.loss_fn, self.penalty, self.backend = model, loss_fn, penalty, backend
+        self.exact = exact
         if params is None:
             params = model.parameters()
         self.params = list(params)
@@ -173,7 +190,7 @@ class CompiledStep:
             shapes.append(shape)
         data = set(data_leaves)
         grads_for = [leaf for leaf in engine.topological_order(loss) if not leaf._prev and leaf not in data]
-        tape = compile(loss, watch=watch, wrt=grads_for, backend=self.backend)
+        tape = compile(loss, watch=watch, wrt=grads_for, backend=self.backend, exact=self.exact)
         return _Recording(tape, data_leaves, shapes, _direct(tape, data_leaves))
 
     def __call__(self, xb: Sequence, yb: Sequence) -> tuple[float, list]:
@@ -189,12 +206,7 @@ class CompiledStep:
             self._check_size(len(values), recording)
             list(map(setattr, recording.data_leaves, itertools.repeat("data"), values))  # leaf.data = v, in C
             loss = recording.tape.run()
-        watched, outputs, start = recording.tape.watched, [], 0
-        for shape in recording.output_shapes:
-            size = 1 if shape is None else math.prod(shape)
-            outputs.append(_nest(watched[start:start + size], shape))
-            start += size
-        return loss, outputs
+        return loss, _outputs(recording.tape.watched, recording.output_shapes)
 
     @staticmethod
     def _check_size(size: int, recording: _Recording) -> None:
@@ -214,6 +226,6 @@ class CompiledStep:
         tape = recording.tape
         values = tape._values.copy()
         values[data_slots] = numbers if used is None else numbers[used]
-        values[other_slots] = np.fromiter(map(_data, others), float, len(others))
+        values[other_slots] = np.fromiter([leaf.data for leaf in others], float, len(others))
         recording.last_batch = numbers
         return tape._run(values)

@@ -27,9 +27,7 @@ numpy: which nodes need a gradient, and the edges' places, by one sort.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
-import operator
 from collections.abc import Callable
 
 import numpy as np
@@ -78,24 +76,40 @@ def _softmax_parts(x: np.ndarray) -> tuple | None:
     None when a target is not a class index or a logit is NaN: the table's own path then raises or decides."""
     z, t = x[:-1], x[-1]
     n = len(z)
-    if not n or np.isnan(z).any():
-        return None
-    index = t.astype(np.intp)  # (NaN and ±inf cast to some integer that is not equal to t)
-    if not (index == t).all() or index.min() < 0 or index.max() >= n:
+    targets = t.tolist()
+    if not n or not _class_indices(n).issuperset(targets):
         return None
     shift = z.max(axis=0)
-    exps = np.array([math.exp(v) for v in (z - shift).ravel().tolist()]).reshape(z.shape)
-    totals = np.array([math.fsum(column) for column in exps.T.tolist()])
-    return z, index, shift, exps, totals
+    if np.isnan(shift).any():  # a NaN logit (max passes NaN on)
+        return None
+    exps = np.fromiter(map(math.exp, (z - shift).ravel().tolist()), float, z.size).reshape(z.shape)
+    totals = np.fromiter(map(math.fsum, exps.T.tolist()), float, exps.shape[1])
+    return z, np.array(targets, dtype=np.intp), shift, exps, totals
+
+
+@functools.cache
+def _class_indices(n: int) -> frozenset:
+    """The targets a cross-entropy over n logits takes: 0.0, 1.0, …, n − 1 (−0.0 is 0.0; NaN and ±inf are not)."""
+    return frozenset(map(float, range(n)))
 
 
 def _cross_entropy_forward(x: np.ndarray) -> np.ndarray:
     parts = _softmax_parts(x)
     if parts is None:
         return _forward_rows(ops.lookup("cross_entropy"), x)
+    return _cross_entropy_values(parts)
+
+
+def _cross_entropy_values(parts: tuple) -> np.ndarray:
+    """−log pₜ = max + log Σ e^(z − max) − zₜ, as the table writes it: (max − zₜ) + log(Σ e)."""
     z, t, shift, _, totals = parts
-    logs = np.array([math.log(total) for total in totals.tolist()])
-    return (shift - z[t, np.arange(z.shape[1])]) + logs
+    logs = np.fromiter(map(math.log, totals.tolist()), float, len(totals))
+    return (shift - z[t, _columns(z.shape[1])]) + logs
+
+
+@functools.cache
+def _columns(m: int) -> np.ndarray:
+    return np.arange(m)
 
 
 def _cross_entropy_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -108,8 +122,8 @@ def _cross_entropy_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
 def _cross_entropy_local_from(x: np.ndarray, parts: tuple) -> np.ndarray:
     z, t, _, exps, totals = parts
     local = np.zeros_like(x)
-    local[:-1] = exps / totals  # pᵢ, then − 1 at the target; the target itself gets 0
-    local[t, np.arange(z.shape[1])] -= 1.0
+    np.divide(exps, totals, out=local[:-1])  # pᵢ, then − 1 at the target; the target itself gets 0
+    local[t, _columns(z.shape[1])] -= 1.0
     return local
 
 
@@ -203,10 +217,10 @@ def _sum_rows(a: np.ndarray) -> np.ndarray:
 
 
 def _sum_bands(bands: tuple) -> np.ndarray:
-    """_sum_rows of each matrix, side by side."""
-    if len(bands) == 1:
-        return _sum_rows(bands[0])
-    return np.concatenate([_sum_rows(band) for band in bands])
+    """_sum_rows of each matrix, side by side; a band is (matrix, None), or (matrix, the only rows that can
+    hold anything but −0.0) where exact=False leaves most rows at −0.0 (see plan)."""
+    sums = [_sum_rows(band if rows is None else band.take(rows, axis=0)) for band, rows in bands]
+    return sums[0] if len(sums) == 1 else np.concatenate(sums)
 
 
 def _rows_add_in_order(rows: int, columns: int) -> bool:
@@ -253,11 +267,17 @@ def _reduce_is_sequential(rows: int, columns: int, offset: int) -> bool:
     return bool(np.array_equal(got.view(np.int64), expected.view(np.int64)))
 
 
-def _grid_forward(grid: tuple, values: np.ndarray, out: slice) -> tuple[np.ndarray, np.ndarray]:
+def _grid_forward(grid: tuple, values: np.ndarray, out: slice, exact: bool) -> tuple[np.ndarray, np.ndarray]:
     """A grid of dots (see _grid) forward: z[r, c] = 0.0 + w₀[r]·x₀[c] + w₁[r]·x₁[c] + … + b[r], each term added
-    in order over the whole grid at once; returns its weights (n × R) and inputs (n × C) for the backward pass."""
+    in order over the whole grid at once; returns its weights (n × R) and inputs (n × C) for the backward pass.
+    Not exact: z = Wᵀ·X + b as one matrix product (BLAS adds the terms in its own order)."""
     weight_slots, input_slots, bias_slots, in_order = grid
     weights, inputs = values.take(weight_slots), values.take(input_slots)
+    if not exact:
+        total = weights.T @ inputs
+        total += values.take(bias_slots)[:, None]
+        values[out] = total.ravel()
+        return weights, inputs
     # (n, R, C), each w·x one product: einsum writes 0.0 for a product of −0.0, which the sum from 0.0 cannot
     # tell apart (it is never −0.0), and is faster than np.multiply
     products = np.einsum("nr,nc->nrc", weights, inputs)
@@ -274,19 +294,36 @@ def _grid_forward(grid: tuple, values: np.ndarray, out: slice) -> tuple[np.ndarr
     return weights, inputs
 
 
+def _grid_selection(rows: slice, n: int) -> bool:
+    """Whether rows of a grid's n weight/input pairs and bias are all its weights or all its inputs (with or
+    without the bias, or some of them at a step), which _grid_rows writes as blocks."""
+    return not rows.step % 2 and rows.stop <= 2 * n + 1
+
+
 def _grid_rows(weights: np.ndarray, inputs: np.ndarray, g: np.ndarray, rows: slice, out: np.ndarray,
-               signed: bool) -> bool:
+               signed: bool, exact: bool) -> bool:
     """_dot_rows for a grid of dots, from its weights and inputs: wₖ's contribution at node (r, c) is
     xₖ[c]·g[r, c], xₖ's is wₖ[r]·g[r, c], the bias's g[r, c]. False if rows is another selection.
     By einsum (faster), which writes 0.0 for a product of −0.0: a sum of grads tells the two apart only from a
-    start of −0.0, which only a leaf's grad can be; signed (such a leaf) takes np.multiply, exact to the sign."""
-    last = 2 * len(weights)
-    if rows.step % 2 or rows.stop > last + 1:
+    start of −0.0, which only a leaf's grad can be; signed (such a leaf) takes np.multiply, exact to the sign.
+    Not exact: each operand's contributions summed first, as matrix products — Σ_c xₖ[c]·g[r, c] = (X·Gᵀ)[k, r]
+    into the place of the first (c = 0), Σ_r wₖ[r]·g[r, c] = (W·G)[k, c] into that of r = 0 — while the places of
+    the others hold −0.0 (see plan), which adds nothing."""
+    if not _grid_selection(rows, len(weights)):
         return False
+    last = 2 * len(weights)
     grid = g.reshape(weights.shape[1], inputs.shape[1])
     with_bias = rows.start % 2 == 0 and rows.stop == last + 1
     k = slice(rows.start // 2, last // 2 if with_bias else (rows.stop - 1) // 2 + 1, rows.step // 2)
     terms = out[:-1] if with_bias else out  # out: (rows, R, C)
+    if not exact:
+        if rows.start % 2:  # inputs
+            np.matmul(weights[k], grid, out=terms[:, 0, :])
+        else:
+            np.matmul(inputs[k], grid.T, out=terms[:, :, 0])
+        if with_bias:
+            np.add.reduce(grid, axis=1, out=out[-1, :, 0])
+        return True
     if signed:
         if rows.start % 2:
             np.multiply(weights[k][:, :, None], grid, out=terms)
@@ -345,17 +382,25 @@ def _send_zero_where_not_selected(key: str, x: np.ndarray, contributions: np.nda
 
 
 def _max_keep(x: np.ndarray) -> tuple:
-    first = _first_max(x)
-    return x[first, np.arange(x.shape[1])], first
+    """Every node's max and which operand it is: the first maximum, as the table picks it. For many nodes of a
+    few operands, operand by operand, a later one taking over only where it is strictly greater (argmax over
+    the outer axis costs 3× that on a pooling layer); otherwise, or with a NaN among them (the sum is NaN), by
+    argmax, which picks the first NaN as the table does."""
+    if len(x) > 8 or x.shape[1] < 256 or np.isnan(x.sum()):
+        first = _first_max(x)
+        return x[first, _columns(x.shape[1])], first
+    best, first = x[0], np.zeros(x.shape[1], dtype=np.intp)
+    for i in range(1, len(x)):
+        later = x[i] > best
+        best, first = np.where(later, x[i], best), np.where(later, i, first)
+    return best, first
 
 
 def _cross_entropy_keep(x: np.ndarray) -> tuple:
     parts = _softmax_parts(x)
     if parts is None:
         return _forward_rows(ops.lookup("cross_entropy"), x), None
-    z, t, shift, _, totals = parts
-    logs = np.array([math.log(total) for total in totals.tolist()])
-    return (shift - z[t, np.arange(z.shape[1])]) + logs, parts
+    return _cross_entropy_values(parts), parts
 
 
 # ops whose forward pass keeps something for the backward one: (values, kept) (the same values as _forward)
@@ -365,10 +410,28 @@ _KEEP: dict[str, Callable] = {"max": _max_keep, "cross_entropy": _cross_entropy_
 def _max_into(first: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
     """A max's contributions local · g into out (arity × m): 1·g = g to the operand it selected, 0·g to the
     others, or exactly 0 under an infinite or NaN gradient (see _send_zero_where_not_selected)."""
-    np.multiply(g, 0.0, out=out)
-    if not np.isfinite(g).all():
-        out[...] = 0.0
-    out[first, np.arange(out.shape[1])] = g
+    if np.isfinite(g).all():  # 1·g or 0·g (±0.0, the sign of g's, as the table's product)
+        np.multiply(_operand_rows(len(out))[:, None] == first, g, out=out)
+        return
+    out[...] = 0.0
+    out[first, _columns(out.shape[1])] = g
+
+
+@functools.cache
+def _operand_rows(a: int) -> np.ndarray:
+    return np.arange(a)
+
+
+def _cross_entropy_into(parts: tuple, g: np.ndarray, rows: slice, out: np.ndarray) -> bool:
+    """A cross-entropy's contributions to its logits, (pᵢ − [i = t])·g, written into out (n × m); False if rows
+    are not exactly the logits. (The class index, which gets 0, is not among them.)"""
+    z, t, _, exps, totals = parts
+    if rows != slice(0, len(z), 1):
+        return False
+    np.divide(exps, totals, out=out)
+    out[t, _columns(z.shape[1])] -= 1.0
+    np.multiply(out, g, out=out)
+    return True
 
 
 def _sub_into(x, g, rows, out):
@@ -433,7 +496,7 @@ class _Group:
         self.operands = operands  # (arity, m): operands[i, j] is the slot of operand i of node j
         self.segment: slice | None = None  # where the nodes' starting grads and incoming edges are in the buffer
         self.bins: np.ndarray | None = None  # the node of each entry of that segment, for bincount
-        self.matrix: tuple | None = None  # or that segment as (entries × nodes) views, summed by rows
+        self.matrix: list | None = None  # or that segment as (entries × nodes) views, summed by rows
         self.columns: np.ndarray | None = None  # each node's column in it, if not the nodes' own order
         # per receiving group: (which contributions: operand rows or flat positions in (arity, m), a view of
         # the buffer they are written to (for operand rows laid out evenly) or None, their places in the buffer)
@@ -457,10 +520,11 @@ class LevelTape:
     """
 
     def __init__(self, leaves: list[Value], groups: list[_Group], values: np.ndarray, buffer: np.ndarray,
-                 leaf_segment: slice, leaf_bins: np.ndarray | None, leaf_matrix: tuple | None,
+                 leaf_segment: slice, leaf_bins: np.ndarray | None, leaf_matrix: list | None,
                  leaf_columns: np.ndarray | None, leaf_firsts: np.ndarray, grad_leaves: np.ndarray,
-                 root_slot: int, watch_slots: np.ndarray, source: str):
+                 root_slot: int, watch_slots: np.ndarray, source: str, exact: bool = True):
         self.leaves = tuple(leaves)
+        self.exact = exact  # False: grids of dots as matrix products (see plan)
         self.source = source
         self.watched: list[float] = [math.nan] * len(watch_slots)
         self._groups = groups  # in forward order (by level); backward runs those that receive, in reverse
@@ -476,21 +540,23 @@ class LevelTape:
         # a leaf as the root: the seed root.grad += 1 goes into its starting grad
         self._seeded_leaf = grad_leaves.tolist().index(root_slot) if root_slot in grad_leaves.tolist() else None
         self._watch_slots = watch_slots
+        from .tape import RUN_LOCK  # (the tape module imports this one)
+
+        self._lock = RUN_LOCK
 
     def run(self) -> float:
         """Forward and backward on the leaves' current data; returns the root's new value (see `Tape.run`)."""
         values = self._values.copy()
-        values[:len(self.leaves)] = np.fromiter(map(_data, self.leaves), float, len(self.leaves))
+        # a list, then an array: faster than reading through attrgetter (CPython specialises .data on a slot)
+        values[:len(self.leaves)] = np.fromiter([leaf.data for leaf in self.leaves], float, len(self.leaves))
         return self._run(values)
 
     def _run(self, values: np.ndarray) -> float:
-        from .tape import RUN_LOCK
-
         operands, kept = [], {}
         with np.errstate(all="ignore"):  # overflow to inf and NaN go on silently, as with Python floats
             for k, group in enumerate(self._groups):
                 if group.grid is not None:  # a grid of dots: its weights and inputs, not every node's operands
-                    x = _grid_forward(group.grid, values, group.out)
+                    x = _grid_forward(group.grid, values, group.out, self.exact)
                     operands.append(x)
                     continue
                 x = values.take(group.operands)
@@ -504,9 +570,9 @@ class LevelTape:
                 operands.append(x)
             # The buffer is kept between runs: its starting grads never change (but the leaves', set here),
             # and every run writes all of its edges before they are read. RUN_LOCK keeps runs apart.
-            with RUN_LOCK:  # the leaves' grads are read, added to and written back as one step
+            with self._lock:  # the leaves' grads are read, added to and written back as one step
                 buffer = self._buffer
-                starts = np.fromiter(map(_grad, self._grad_leaves), float, len(self._grad_leaves))
+                starts = np.fromiter([leaf.grad for leaf in self._grad_leaves], float, len(self._grad_leaves))
                 if self._seeded_leaf is not None:
                     starts[self._seeded_leaf] += 1.0  # the same float addition as root.grad += 1.0
                 buffer[self._leaf_starts] = starts
@@ -525,7 +591,8 @@ class LevelTape:
                     sent, x = None, operands[k]
                     for which, view, places in group.sends:
                         if view is not None:  # whole operand rows, into a strided view of the buffer
-                            if group.grid is not None and _grid_rows(*x, grads, which, view, signed):
+                            if group.grid is not None and \
+                                    _grid_rows(*x, grads, which, view, signed, self.exact):
                                 continue
                             if group.grid is None:
                                 into = _INTO.get(group.op.key)
@@ -536,6 +603,9 @@ class LevelTape:
                                     continue
                                 if k in kept and group.op.key == "max" and which == slice(0, len(x), 1):
                                     _max_into(kept[k], grads, view)
+                                    continue
+                                if kept.get(k) is not None and group.op.key == "cross_entropy" and \
+                                        _cross_entropy_into(kept[k], grads, which, view):
                                     continue
                         if sent is None:
                             if group.grid is not None:  # another selection of a grid's edges: every operand
@@ -551,7 +621,8 @@ class LevelTape:
                     else:
                         grads = _bincount_leaves(self._leaf_bins, buffer[self._leaf_segment], len(self.leaves),
                                                  starts)
-                    list(map(setattr, self._grad_leaves, _GRAD, grads[self._leaf_pick].tolist()))
+                    for leaf, grad in zip(self._grad_leaves, grads[self._leaf_pick].tolist()):
+                        leaf.grad = grad
         self.watched = values[self._watch_slots].tolist()
         return float(values[self._root_slot])
 
@@ -565,8 +636,6 @@ class LevelTape:
         return f"LevelTape({len(self.leaves)} leaves, {levels + 1} levels)"
 
 
-_data, _grad = operator.attrgetter("data"), operator.attrgetter("grad")
-_GRAD = itertools.repeat("grad")
 
 
 def _bincount_leaves(bins: np.ndarray, entries: np.ndarray, n: int, starts: np.ndarray) -> np.ndarray:
@@ -797,18 +866,47 @@ def _grid(table: np.ndarray) -> tuple | None:
     return (order, weights[:, order[::n_x]], inputs[:, order[:n_x]], bias_of)
 
 
-def _describe(group: _Group) -> str:
-    """One line of a LevelTape's source: 'level 3: dot ×1600 (33 operands each; 16 weight vectors × 100 inputs)'."""
+def _leave_out_summed_edges(groups: list[_Group], buffer: np.ndarray, padding: list, shapes: list,
+                            matrices: list) -> None:
+    """exact=False: a grid writes each operand's contributions, summed, to the place of its first edge only
+    (see _grid_rows); the places of its other edges get −0.0 here, for good. A receiving matrix then sums only
+    its rows that hold anything else (its starting grads, and the places written)."""
+    fixed = np.zeros(len(buffer), dtype=bool)  # places that hold −0.0 in every run
+    if padding:
+        fixed[np.concatenate(padding)] = True
+    for group in groups:
+        for which, view, places in group.sends if group.grid is not None else ():
+            if view is not None and _grid_selection(which, len(group.grid[0])):
+                view[...] = -0.0
+                cells = places.reshape(view.shape)  # (operand rows, R, C): weights keep c = 0, inputs r = 0
+                fixed[(cells[:, 1:, :] if which.start % 2 else cells[:, :, 1:]).ravel()] = True
+    for bands, where in zip(matrices, shapes):
+        for k, ((band, _), (offset, height, width)) in enumerate(zip(bands or (), where or ())):
+            rows = np.flatnonzero(~fixed[offset:offset + height * width].reshape(height, width).all(axis=1))
+            rows = np.union1d([0], rows)  # row 0: the starting grads
+            if len(rows) < height:
+                bands[k] = (band, rows)  # (the receiving group holds this list too)
+
+
+def _describe(group: _Group, exact: bool = True) -> str:
+    """One line of a LevelTape's source: 'level 3: dot ×1600 (33 operands each; 16 weight vectors × 100 inputs)'
+    (and ', as matrix products' where exact=False makes a grid one)."""
     def count(n: int, what: str) -> str:
         return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
     grid = "" if group.grid is None else \
-        f"; {count(group.grid[0].shape[1], 'weight vector')} × {count(group.grid[1].shape[1], 'input')}"
+        f"; {count(group.grid[0].shape[1], 'weight vector')} × {count(group.grid[1].shape[1], 'input')}" + \
+        ("" if exact else ", as matrix products")
     return f"level {group.level}: {group.op} ×{group.size} ({count(group.operands.shape[0], 'operand')} each{grid})"
 
 
-def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> LevelTape:
-    """Record the graph in `order` (topological) for a level-by-level replay with numpy."""
+def plan(root: Value, order: list, leaves: list, wanted: set, watch: list, exact: bool = True) -> LevelTape:
+    """Record the graph in `order` (topological) for a level-by-level replay with numpy.
+
+    exact=False: a grid of dots runs as matrix products (BLAS), forward z = Wᵀ·X + b, backward each operand's
+    contributions from the grid summed in one product and written to the place of its first edge; the places
+    of its other edges hold −0.0 for good (x + (−0.0) is x). The sums are then in BLAS's order, not
+    backward()'s: the same to rounding, not bit for bit."""
     number = {node: k for k, node in enumerate(order)}
     constants: list[float] = []
     operands_of, level = _operand_slots(order, number, constants)
@@ -920,8 +1018,8 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
     buffer = np.zeros(start)  # the starting grads are 0, but for the seed: root.grad = 0, then += 1
     if padding:
         buffer[np.concatenate(padding)] = -0.0
-    matrices = [None if bands is None else tuple(buffer[offset:offset + height * width].reshape(height, width)
-                                                 for offset, height, width in bands) for bands in shapes]
+    matrices = [None if bands is None else [(buffer[offset:offset + height * width].reshape(height, width), None)
+                                            for offset, height, width in bands] for bands in shapes]
     for r, g in enumerate(receivers):
         group = groups[g]
         group.segment, group.bins, group.matrix, group.columns = segments[r], bins[r], matrices[r], columns[r]
@@ -932,10 +1030,12 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list) -> Le
         group.sends = [send for r in np.unique(receiving[edges]).tolist()
                        for send in _send(flat[receiving[edges] == r], place[edges[receiving[edges] == r]], group,
                                          buffer)]
+    if not exact:
+        _leave_out_summed_edges(groups, buffer, padding, shapes, matrices)
     root_slot = int(slot[number[root]])
     if root_slot >= n_leaves and receiver_of_slot[root_slot] >= 0:  # (no receiver: no leaf wants a grad)
         buffer[firsts[receiver_of_slot[root_slot]][row_of_slot[root_slot]]] = 1.0
-    source = "\n".join(_describe(group) for group in groups)
+    source = "\n".join(_describe(group, exact) for group in groups)
     return LevelTape(leaves, groups, values, buffer, segments[-1], bins[-1], matrices[-1], columns[-1], firsts[-1],
                      np.flatnonzero(needs[:n_leaves]), root_slot,
-                     np.array([slot[number[node]] for node in watch], dtype=np.intp), source)
+                     np.array([slot[number[node]] for node in watch], dtype=np.intp), source, exact)

@@ -291,7 +291,7 @@ AUTO_WIDTH = 16
 
 
 def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | None = None,
-            backend: str = "auto") -> Tape:
+            backend: str = "auto", exact: bool = True) -> Tape:
     """Record the graph under `root` for replay (see `Tape`).
 
     watch: nodes whose values each run reports in `tape.watched` (e.g. a model's outputs).
@@ -301,6 +301,10 @@ def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | Non
         samples, slower on long chains, and recorded in milliseconds where Python's compiler takes seconds).
         "auto" (the default) takes Python for small graphs (under AUTO_NODES nodes) and narrow ones, numpy for
         large wide ones. Both give the same floats as `root.backward()`.
+    exact: False lets the numpy backend run each grid of dots — a layer over a batch, a convolution's kernels
+        over their patches — as matrix products (numpy's @, BLAS), as PyTorch does: its sums are then added in
+        BLAS's order, so the floats equal backward()'s to rounding (typically 1e-16 relative; more where terms
+        cancel), not bit for bit. Faster on batches (see bench/README.md). The Python backend is always exact.
     A node built by hand (`Value(data, children, local_grads, op)`) has no rule to replay: ValueError.
     """
     if not isinstance(root, Value):
@@ -308,6 +312,11 @@ def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | Non
     engine.check_recorded(root, "compile: the root")  # else its tape would replay a constant
     if backend not in ("auto", "python", "numpy"):
         raise ValueError(f"compile backend must be 'auto', 'python' or 'numpy', got {backend!r}")
+    if not isinstance(exact, bool):
+        raise TypeError(f"exact must be True or False, got {type(exact).__name__}")
+    if not exact and backend == "python":
+        raise ValueError("exact=False runs grids of dots as matrix products, which only the numpy backend does; "
+                         "the Python backend is always exact")
     with engine._cycle_collector_paused():
         order = engine.topological_order(root)
     index = {node: i for i, node in enumerate(order)}
@@ -329,7 +338,7 @@ def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | Non
     if backend == "numpy" or backend == "auto" and len(order) >= AUTO_NODES and _numpy_available():
         from .levels import plan  # numpy is imported by this backend only
 
-        tape = plan(root, order, leaves, wanted, list(watch))
+        tape = plan(root, order, leaves, wanted, list(watch), exact)
         if backend == "numpy" or tape.width >= AUTO_WIDTH:
             return tape
     return _generate(root, order, index, leaves, wanted, list(watch))

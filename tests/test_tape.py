@@ -741,7 +741,7 @@ def test_numpy_replay_keeps_the_sign_of_zero_sums_and_grads(in_order, monkeypatc
     root, dots = signed_zero_graph()
     tape = mg.compile(root, watch=dots, backend="numpy")
     if in_order and levels._rows_add_in_order(2, 40):
-        assert tape._leaf_matrix is not None and any(np.signbit(band).any() for band in tape._leaf_matrix)
+        assert tape._leaf_matrix is not None and any(np.signbit(band).any() for band, _ in tape._leaf_matrix)
         assert any(group.grid is not None and group.grid[3] for group in tape._groups)
     else:
         assert tape._leaf_matrix is None and all(group.matrix is None for group in tape._groups)
@@ -765,3 +765,107 @@ def test_numpy_replay_equals_backward_without_the_sums_by_rows(monkeypatch):
     monkeypatch.setattr(levels, "_rows_add_in_order", lambda rows, columns: False)
     test_mlp_step_replays_exactly_with_new_weights("numpy")
     test_numpy_replay_equals_backward_on_models_with_every_kind_of_group("cnn: padding, no bias, two convs")
+
+
+# --- exact=False: grids of dots as matrix products ---
+
+
+def near(a: float, b: float, scale: float) -> bool:
+    """Equal to rounding: BLAS adds in its own order, so a sum of terms up to `scale` in size can differ by a
+    few units in the last place of `scale` (relative to the result, more where the terms cancel)."""
+    return abs(a - b) <= 1e-12 * max(abs(a), abs(b)) + 1e-14 * scale
+
+
+@pytest.mark.parametrize("case", ["mlp tanh, cross-entropy", "cnn: padding, no bias, two convs",
+                                  "inputs get gradients too", "shared weight twice"])
+def test_matrix_products_give_backwards_floats_to_rounding(case):
+    rng = random.Random(7)
+    if case.startswith("cnn"):
+        model = two_layer_cnn(rng)
+        X = [[[[rng.uniform(-1, 1) for _ in range(4)] for _ in range(4)]] for _ in range(5)]
+    elif case == "shared weight twice":
+        ws = [[Value(rng.uniform(-1, 1)) for _ in range(2)] for _ in range(4)]
+        bs = [Value(rng.uniform(-1, 1)) for _ in range(4)]
+        model = lambda x: [mg.dot([w[0], w[0], w[1]], x, b) for w, b in zip(ws, bs)]  # noqa: E731
+        model.parameters = lambda: [v for w in ws for v in w] + bs
+        X = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(6)]
+    else:
+        model = MLP(3, [6, 5, 3], activation="tanh", rng=rng)
+        X = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(6)]
+    targets = [rng.randrange(3) for _ in X]
+    params = model.parameters()
+    inputs = [[Value(v) for v in x] for x in X] if case in ("inputs get gradients too", "shared weight twice") else X
+
+    def build():
+        return mg.sum(F.cross_entropy(model(x), t) for x, t in zip(inputs, targets)) / len(X) + 1e-3 * F.l2(params)
+
+    tape = mg.compile(build(), backend="numpy", exact=False)
+    assert tape.exact is False and "as matrix products" in tape.source
+    leaves = list(tape.leaves)
+    for _ in range(3):  # new weights each time; the places left at −0.0 stay so between runs
+        for p in params:
+            p.data += rng.gauss(0, 0.3)
+        for leaf in leaves:
+            leaf.grad = 0.5  # a run adds into the grads there are, as backward() does
+        replayed = tape.run()
+        grads = [leaf.grad for leaf in leaves]
+        for leaf in leaves:
+            leaf.grad = 0.5
+        expected = build()
+        expected.backward()
+        assert near(replayed, expected.data, 10.0)
+        assert all(near(a, b.grad, 10.0) for a, b in zip(grads, leaves, strict=True))
+
+
+def test_compiled_step_with_matrix_products_trains_a_cnn_as_pytorch_does():
+    from micrograd_nn.torch_bridge import to_torch
+
+    rng = np.random.default_rng(5)
+    model = cnn(1)
+    net = to_torch(model)
+    step = CompiledStep(model, F.cross_entropy, exact=False)
+    params, net_params = model.parameters(), list(net.parameters())
+    for _ in range(3):
+        X, y = rng.normal(size=(6, 1, 6, 6)), rng.integers(0, 3, 6)
+        model.zero_grad()
+        loss, outputs = step(X, y)
+        expected = torch.nn.functional.cross_entropy(net(torch.tensor(X)), torch.tensor(y))
+        net.zero_grad()
+        expected.backward()
+        assert near(loss, expected.item(), 10.0)
+        expected_grads = [g for q in net_params for g in q.grad.ravel().tolist()]
+        assert len(expected_grads) == len(params)
+        assert all(near(a, b, 10.0) for a, b in zip(sorted(p.grad for p in params), sorted(expected_grads)))
+        for p in params:
+            p.data -= 0.1 * p.grad
+        with torch.no_grad():
+            for q in net_params:
+                q -= 0.1 * q.grad
+
+
+def test_matrix_products_are_asked_for_where_they_exist():
+    x, w = Value(2.0), Value(3.0)
+    with pytest.raises(ValueError, match="only the numpy backend"):
+        mg.compile(x * w, backend="python", exact=False)
+    with pytest.raises(TypeError, match="exact must be True or False, got str"):
+        mg.compile(x * w, exact="no")
+    with pytest.raises(ValueError, match="only the numpy backend"):
+        CompiledStep(MLP(2, [1]), F.mse, backend="python", exact=False)
+    with pytest.raises(TypeError, match="exact must be True or False, got int"):
+        CompiledStep(MLP(2, [1]), F.mse, exact=1)
+
+
+@pytest.mark.parametrize("nan", [False, True], ids=["numbers", "with a NaN"])
+def test_a_wide_max_level_picks_the_first_maximum_as_the_table_does(nan):
+    from micrograd_nn import levels
+
+    rng = np.random.default_rng(2)
+    x = rng.choice([-1.0, -0.0, 0.0, 0.5, 2.0, math.inf], size=(4, 600))  # ties, zeros of both signs
+    if nan:
+        x[2, 7] = x[0, 9] = math.nan
+    values, first = levels._max_keep(x)
+    expected_first = [ops._first_max(column) for column in x.T.tolist()]
+    assert first.tolist() == expected_first
+    picked = [column[i] for column, i in zip(x.T.tolist(), expected_first)]
+    assert np.array_equal(values, picked, equal_nan=True)
+    assert np.array_equal(np.signbit(values), np.signbit(picked))
