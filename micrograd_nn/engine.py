@@ -509,18 +509,25 @@ def topological_order(root: Value, visited: set | None = None) -> list[Value]:
     elif root in visited:
         return order
     visited.add(root)
-    stack = [(root, iter(root._prev))]
-    while stack:
-        node, children = stack[-1]
+    stack = []  # the path down to the node being walked; that node stays in locals, read at every step
+    node, children = root, iter(root._prev)
+    while True:
         for child in children:
             if child not in visited:
                 visited.add(child)
-                stack.append((child, iter(child._prev)))
-                break
+                # A leaf, or a node whose children are all done (a neuron's dot once its weights are): it comes
+                # next, and the set checks its children in C, not one Python iteration each.
+                if visited.issuperset(child._prev):
+                    order.append(child)
+                else:
+                    stack.append((node, children))
+                    node, children = child, iter(child._prev)
+                    break
         else:  # every child is done
-            stack.pop()
             order.append(node)
-    return order
+            if not stack:
+                return order
+            node, children = stack.pop()
 
 
 def recorded_no_graph(node: Value) -> bool:
@@ -697,21 +704,37 @@ def dot(ws: Sequence, xs: Sequence, bias=None) -> Value:
     return _node(total, tuple(children), tuple(local_grads), DOT, folded)
 
 
-def _neuron_dot(ws: list, w_data: list, xs: list, x_data: list, inputs_are_values: bool, bias: Value) -> Value:
-    """`dot(ws, xs, bias)` for a layer's neuron, the operands' kinds checked once per layer by the caller: every
-    weight and the bias a Value, every input a Value (`inputs_are_values`) or every input a float. The same node,
-    the same sum in the same order, as `dot` builds term by term."""
-    total = 0.0
-    for w, x in zip(w_data, x_data):
-        total += w * x
-    total += bias.data
+def _layer_dots(neurons: list, xs: list, inputs_are_values: bool) -> list[Value]:
+    """`[dot(n.w, xs, n.b) for n in neurons]` for a layer, the operands' kinds checked once by the caller: every
+    weight and bias a Value, every input a Value (`inputs_are_values`) or every input a float. The same nodes, each
+    sum in the same order, as `dot` builds term by term; what the neurons share (the inputs, and ∂z/∂wᵢ = xᵢ) is
+    laid out once per layer, not once per neuron."""
+    dots = []
     if inputs_are_values:  # children w₀, x₀, w₁, x₁, …, b; ∂z/∂wᵢ = xᵢ, ∂z/∂xᵢ = wᵢ, ∂z/∂b = 1
-        n = 2 * len(ws)
-        children, local_grads = [bias] * (n + 1), [1.0] * (n + 1)
-        children[0:n:2], children[1:n:2] = ws, xs
-        local_grads[0:n:2], local_grads[1:n:2] = x_data, w_data
-        return _node(total, tuple(children), tuple(local_grads), DOT, None)
-    return _node(total, (*ws, bias), (*x_data, 1.0), DOT, (tuple(ws), tuple(xs), bias))
+        x_data = [x.data for x in xs]
+        n = 2 * len(xs)
+        children, local_grads = [None] * (n + 1), [1.0] * (n + 1)
+        children[1:n:2], local_grads[0:n:2] = xs, x_data
+        for neuron in neurons:
+            ws, bias = neuron.w, neuron.b
+            w_data = [w.data for w in ws]
+            total = 0.0
+            for w, x in zip(w_data, x_data):
+                total += w * x
+            total += bias.data
+            children[0:n:2], children[n] = ws, bias
+            local_grads[1:n:2] = w_data
+            dots.append(_node(total, tuple(children), tuple(local_grads), DOT, None))
+        return dots
+    xs_kept, local_grads = tuple(xs), (*xs, 1.0)  # tuples: every neuron's node can hold the same ones
+    for neuron in neurons:
+        ws, bias = neuron.w, neuron.b
+        total = 0.0
+        for w, x in zip(ws, xs):
+            total += w.data * x
+        total += bias.data
+        dots.append(_node(total, (*ws, bias), local_grads, DOT, (tuple(ws), xs_kept, bias)))
+    return dots
 
 
 def maximum(values: Iterable) -> Value:

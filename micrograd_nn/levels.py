@@ -271,8 +271,8 @@ def _grid_forward(grid: tuple, values: np.ndarray, out: slice, exact: bool) -> t
     """A grid of dots (see _grid) forward: z[r, c] = 0.0 + w₀[r]·x₀[c] + w₁[r]·x₁[c] + … + b[r], each term added
     in order over the whole grid at once; returns its weights (n × R) and inputs (n × C) for the backward pass.
     Not exact: z = Wᵀ·X + b as one matrix product (BLAS adds the terms in its own order)."""
-    weight_slots, input_slots, bias_slots, in_order = grid
-    weights, inputs = values.take(weight_slots), values.take(input_slots)
+    weight_slots, input_slots, bias_slots, in_order, weight_block, input_block = grid
+    weights, inputs = _gather(values, weight_slots, weight_block), _gather(values, input_slots, input_block)
     if not exact:
         total = weights.T @ inputs
         total += values.take(bias_slots)[:, None]
@@ -488,12 +488,14 @@ def array_contributions(op, x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np
 class _Group:
     """The nodes of one op with one operand count at one level; their slots are one range of the value array."""
 
-    __slots__ = ("op", "level", "out", "operands", "segment", "bins", "matrix", "columns", "sends", "one", "grid")
+    __slots__ = ("op", "level", "out", "operands", "block", "segment", "bins", "matrix", "columns", "sends", "one",
+                 "grid")
 
     def __init__(self, op: ops.Op, level: int, out: slice, operands: np.ndarray):
         self.op, self.level = op, level
         self.out = out  # the nodes' slots
         self.operands = operands  # (arity, m): operands[i, j] is the slot of operand i of node j
+        self.block: slice | None = None  # those slots, if they are one range in that order (see _block)
         self.segment: slice | None = None  # where the nodes' starting grads and incoming edges are in the buffer
         self.bins: np.ndarray | None = None  # the node of each entry of that segment, for bincount
         self.matrix: list | None = None  # or that segment as (entries × nodes) views, summed by rows
@@ -559,7 +561,7 @@ class LevelTape:
                     x = _grid_forward(group.grid, values, group.out, self.exact)
                     operands.append(x)
                     continue
-                x = values.take(group.operands)
+                x = _gather(values, group.operands, group.block)
                 if group.one:  # a single node: Python floats and the table cost less than numpy's calls
                     x = x.ravel().tolist()
                     values[group.out.start] = group.op.forward(*x)
@@ -579,15 +581,18 @@ class LevelTape:
                 signed = bool((np.signbit(starts) & (starts == 0.0)).any())  # a leaf's grad starts at −0.0
                 for k in self._backward:
                     group = self._groups[k]
+                    if group.one:  # its entries added in order from 0.0, as bincount would, on floats
+                        grad = 0.0
+                        for entry in buffer[group.segment].tolist():
+                            grad += entry
+                        _send_one(group, operands[k], float(values[group.out.start]), grad, buffer)
+                        continue
                     if group.matrix is not None:  # row after row, in order (see _rows_add_in_order)
                         grads = _sum_bands(group.matrix)
                         if group.columns is not None:  # the matrix's columns back in the nodes' order
                             grads = grads[group.columns]
                     else:
                         grads = np.bincount(group.bins, buffer[group.segment], minlength=group.size)
-                    if group.one:
-                        _send_one(group, operands[k], float(values[group.out.start]), grads.item(), buffer)
-                        continue
                     sent, x = None, operands[k]
                     for which, view, places in group.sends:
                         if view is not None:  # whole operand rows, into a strided view of the buffer
@@ -888,6 +893,19 @@ def _leave_out_summed_edges(groups: list[_Group], buffer: np.ndarray, padding: l
                 bands[k] = (band, rows)  # (the receiving group holds this list too)
 
 
+def _gather(values: np.ndarray, slots: np.ndarray, block: slice | None) -> np.ndarray:
+    """values at slots: a view where the slots are one range (block), else one gather."""
+    return values.take(slots) if block is None else values[block].reshape(slots.shape)
+
+
+def _block(operands: np.ndarray) -> slice | None:
+    """The slots of a group's operands as one range of the value array, row after row, if they are: then
+    values[block] reshaped is its operands without a gather (a relu over the outputs of a layer)."""
+    first = int(operands.flat[0])
+    return slice(first, first + operands.size) if np.array_equal(operands.ravel(), first + np.arange(operands.size)) \
+        else None
+
+
 def _describe(group: _Group, exact: bool = True) -> str:
     """One line of a LevelTape's source: 'level 3: dot ×1600 (33 operands each; 16 weight vectors × 100 inputs)'
     (and ', as matrix products' where exact=False makes a grid one)."""
@@ -918,21 +936,24 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list, exact
         if node._prev:
             members.setdefault((level[k], node._op.key, len(operands_of[k])), []).append(k)
     keys = sorted(members, key=lambda key: key[0])
-    tables, grids = [], []  # per group: its (operands × nodes) table of operand numbers, its grid or None
+    # slots: the leaves (in tape.leaves order), each group's nodes in one range, then the numbers
+    slot = np.empty(n_nodes + len(constants), dtype=np.intp)
+    slot[[number[leaf] for leaf in leaves]] = np.arange(n_leaves)
+    slot[n_nodes:] = np.arange(n_nodes, len(slot))
+    tables, grids, next_slot = [], [], n_leaves  # per group: its (operands × nodes) table of operand numbers, grid
     for key in keys:
         ks = np.array(members[key][::-1], dtype=np.intp)  # latest first: backward()'s order of sending
         table = np.array([operands_of[k] for k in ks.tolist()], dtype=np.intp).reshape(len(ks), key[2]).T
         grid = _grid(table) if key[1] == "dot" else None
         if grid is not None:  # the nodes in grid order: weight column by weight column
             table, ks = table[:, grid[0]], ks[grid[0]]
+        else:  # in their first operand's order: a relu over a layer reads its outputs as one block (see _block)
+            by_operand = np.argsort(slot[table[0]], kind="stable")
+            table, ks = table[:, by_operand], ks[by_operand]
+        slot[ks] = np.arange(next_slot, next_slot + len(ks))  # (the operands, at lower levels, have theirs)
+        next_slot += len(ks)
         members[key], grids = ks, grids + [grid]
         tables.append(table)
-    # slots: the leaves (in tape.leaves order), each group's nodes in one range, then the numbers
-    slot = np.empty(n_nodes + len(constants), dtype=np.intp)
-    slot[[number[leaf] for leaf in leaves]] = np.arange(n_leaves)
-    inner_order = np.concatenate([members[key] for key in keys]) if keys else np.zeros(0, dtype=np.intp)
-    slot[inner_order] = np.arange(n_leaves, n_nodes)
-    slot[n_nodes:] = np.arange(n_nodes, len(slot))
     values = np.zeros(len(slot))
     values[n_nodes:] = constants
     groups: list[_Group] = []
@@ -941,10 +962,12 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list, exact
     for key, table, grid in zip(keys, tables, grids):
         ks = members[key]
         group = _Group(ops.lookup(key[1]), key[0], slice(start, start + len(ks)), np.ascontiguousarray(slot[table]))
+        group.block = _block(group.operands)
         if grid is not None:
             _, weights, inputs, biases = grid
             group.grid = (slot[weights], slot[inputs], slot[biases],
-                          _rows_add_in_order(weights.shape[0], weights.shape[1] * inputs.shape[1]))
+                          _rows_add_in_order(weights.shape[0], weights.shape[1] * inputs.shape[1]),
+                          _block(slot[weights]), _block(slot[inputs]))
         groups.append(group)
         positions.append(ks)
         start += len(ks)
