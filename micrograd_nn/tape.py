@@ -243,6 +243,8 @@ class Tape:
     the run (ask for some with `watch`).
     """
 
+    exact = True  # the same floats as backward(), always (see compile's exact)
+
     def __init__(self, leaves: list[Value], source: str, function: Callable, lines: dict, watched: int):
         self.leaves = tuple(leaves)
         self.source = source

@@ -845,6 +845,7 @@ def test_compiled_step_with_matrix_products_trains_a_cnn_as_pytorch_does():
 
 def test_matrix_products_are_asked_for_where_they_exist():
     x, w = Value(2.0), Value(3.0)
+    assert mg.compile(x * w, backend="python").exact is True and mg.compile(x * w, backend="numpy").exact is True
     with pytest.raises(ValueError, match="only the numpy backend"):
         mg.compile(x * w, backend="python", exact=False)
     with pytest.raises(TypeError, match="exact must be True or False, got str"):
