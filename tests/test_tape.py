@@ -613,6 +613,21 @@ def test_importing_the_library_and_the_python_tape_need_no_numpy():
 # --- the numpy backend's fast paths against backward(), on more models ---
 
 
+def replay_and_rebuild(tape, build, start: float = 0.0) -> tuple:
+    """tape.run(), then backward() on the graph build() makes from the same leaves, each from leaf grads of
+    `start`: (the replay's value, its leaf grads, the rebuilt graph's value, its leaf grads)."""
+    leaves = list(tape.leaves)
+    for leaf in leaves:
+        leaf.grad = start
+    replayed = tape.run()
+    grads = [leaf.grad for leaf in leaves]
+    for leaf in leaves:
+        leaf.grad = start
+    expected = build()
+    expected.backward()
+    return replayed, grads, expected.data, [leaf.grad for leaf in leaves]
+
+
 def two_layer_cnn(rng):  # padding (dots of different lengths at the borders), no bias, a second conv on activations
     from micrograd_nn.nn import Tanh
 
@@ -645,17 +660,9 @@ def test_numpy_replay_equals_backward_on_models_with_every_kind_of_group(case):
     for _ in range(3):  # new weights each time; the tape keeps its buffers between runs
         for p in params:
             p.data += rng.gauss(0, 0.3)
-        leaves = list(tape.leaves)
-        for leaf in leaves:
-            leaf.grad = 0.0
-        replayed = tape.run()
-        grads = [leaf.grad for leaf in leaves]
-        for leaf in leaves:
-            leaf.grad = 0.0
-        expected = build(inputs)  # the same leaves, a new graph
-        expected.backward()
-        assert replayed == expected.data
-        assert grads == [leaf.grad for leaf in leaves]
+        replayed, grads, expected, expected_grads = replay_and_rebuild(tape, lambda: build(inputs))
+        assert replayed == expected
+        assert grads == expected_grads
 
 
 @pytest.mark.parametrize("layout", ["weights are numbers, inputs Values", "a partial grid", "shared weight twice"])
@@ -680,15 +687,9 @@ def test_numpy_replay_of_dot_levels_that_are_or_are_not_grids(layout):
     for _ in range(2):
         for leaf in leaves:
             leaf.data += rng.gauss(0, 0.5)
-            leaf.grad = 0.0
-        replayed = tape.run()
-        grads = [leaf.grad for leaf in leaves]
-        for leaf in leaves:
-            leaf.grad = 0.0
-        expected = build()
-        expected.backward()
-        assert replayed == expected.data
-        assert grads == [leaf.grad for leaf in leaves]
+        replayed, grads, expected, expected_grads = replay_and_rebuild(tape, build)
+        assert replayed == expected
+        assert grads == expected_grads
     grids = [group.grid is not None for group in tape._groups if group.op == "dot"]
     assert grids == [layout != "a partial grid"]
     if layout != "a partial grid":
@@ -801,20 +802,13 @@ def test_matrix_products_give_backwards_floats_to_rounding(case):
 
     tape = mg.compile(build(), backend="numpy", exact=False)
     assert tape.exact is False and "as matrix products" in tape.source
-    leaves = list(tape.leaves)
     for _ in range(3):  # new weights each time; the places left at −0.0 stay so between runs
         for p in params:
             p.data += rng.gauss(0, 0.3)
-        for leaf in leaves:
-            leaf.grad = 0.5  # a run adds into the grads there are, as backward() does
-        replayed = tape.run()
-        grads = [leaf.grad for leaf in leaves]
-        for leaf in leaves:
-            leaf.grad = 0.5
-        expected = build()
-        expected.backward()
-        assert near(replayed, expected.data, 10.0)
-        assert all(near(a, b.grad, 10.0) for a, b in zip(grads, leaves, strict=True))
+        # from grads of 0.5: a run adds into the grads there are, as backward() does
+        replayed, grads, expected, expected_grads = replay_and_rebuild(tape, build, start=0.5)
+        assert near(replayed, expected, 10.0)
+        assert all(near(a, b, 10.0) for a, b in zip(grads, expected_grads, strict=True))
 
 
 def test_compiled_step_with_matrix_products_trains_a_cnn_as_pytorch_does():
