@@ -6,6 +6,12 @@ collector left on. Prints a table of medians and ratios and writes bench/results
 
 from __future__ import annotations
 
+import os
+
+# numpy's BLAS on one thread, as PyTorch is below (torch.set_num_threads(1)): set before numpy loads. Its idle
+# worker threads would otherwise spin after numpy's import and count in this process's CPU time.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import gc
 import json
 import platform

@@ -245,6 +245,7 @@ def _probe(rows: int, columns: int) -> bool:
 _POWERS = 10.0 ** np.arange(-12, 17)
 
 
+@functools.cache  # (for the aligned and the unaligned probe: copied from, read-only)
 def _probe_rows(rows: int, columns: int) -> np.ndarray:
     """Numbers whose sum over axis 0 depends on the order of the additions (see _rows_add_in_order)."""
     i, j = np.arange(rows)[:, None], np.arange(columns)[None, :]
@@ -253,6 +254,7 @@ def _probe_rows(rows: int, columns: int) -> np.ndarray:
     a = np.where(j % 2 == 0, crafted, spread)
     if columns > 2:
         a[:, -1] = -0.0  # a column of −0.0: −0.0 in order
+    a.setflags(write=False)
     return a
 
 
@@ -697,13 +699,20 @@ def _operand_slots(order: list[Value], number: dict, constants: list[float]) -> 
     return operands_of, level
 
 
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """np.unique(a), by sorting: numpy's own first asks numpy.ma whether a is masked, which imports numpy.ma, a
+    third of a first recording's time in a process."""
+    a = np.sort(a, axis=None)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
+
+
 def _blocks(edges: np.ndarray, sender: np.ndarray, rank: np.ndarray, target: np.ndarray) -> np.ndarray | None:
     """A receiver's incoming edges laid out as one block per sending group (each in the sender's own order,
     the blocks by their first edge in backward order), if that keeps every node's edges in backward order;
     else None. A block is written by one copy instead of edge by edge."""
     if not len(edges):
         return edges
-    senders = np.unique(sender[edges])
+    senders = _distinct(sender[edges])
     first_rank = [rank[edges[sender[edges] == s]].min() for s in senders.tolist()]
     layout = np.concatenate([edges[sender[edges] == s] for s in senders[np.argsort(first_rank)].tolist()])
     by_target = np.argsort(target[layout], kind="stable")
@@ -861,7 +870,7 @@ def _grid(table: np.ndarray) -> tuple | None:
     w_rank[np.argsort(first_w)], x_rank[np.argsort(first_x)] = np.arange(n_w), np.arange(n_x)
     w, x = w_rank[w.ravel()], x_rank[x.ravel()]  # numbered in order of first use
     cell = w * n_x + x
-    if len(np.unique(cell)) != m:
+    if len(_distinct(cell)) != m:
         return None
     bias_of = np.empty(n_w, dtype=np.intp)
     bias_of[w] = biases
@@ -887,8 +896,9 @@ def _leave_out_summed_edges(groups: list[_Group], buffer: np.ndarray, padding: l
                 fixed[(cells[:, 1:, :] if which.start % 2 else cells[:, :, 1:]).ravel()] = True
     for bands, where in zip(matrices, shapes):
         for k, ((band, _), (offset, height, width)) in enumerate(zip(bands or (), where or ())):
-            rows = np.flatnonzero(~fixed[offset:offset + height * width].reshape(height, width).all(axis=1))
-            rows = np.union1d([0], rows)  # row 0: the starting grads
+            held = fixed[offset:offset + height * width].reshape(height, width).all(axis=1)
+            held[0] = False  # row 0: the starting grads
+            rows = np.flatnonzero(~held)
             if len(rows) < height:
                 bands[k] = (band, rows)  # (the receiving group holds this list too)
 
@@ -1050,7 +1060,7 @@ def plan(root: Value, order: list, leaves: list, wanted: set, watch: list, exact
     for g, flat in zip(senders, flat_positions):  # a sender receives too: it needs a grad to send one
         group, edges = groups[g], np.arange(first, first + len(flat))
         first += len(flat)
-        group.sends = [send for r in np.unique(receiving[edges]).tolist()
+        group.sends = [send for r in _distinct(receiving[edges]).tolist()
                        for send in _send(flat[receiving[edges] == r], place[edges[receiving[edges] == r]], group,
                                          buffer)]
     if not exact:
