@@ -104,12 +104,15 @@ def _cross_entropy_values(parts: tuple) -> np.ndarray:
     """−log pₜ = max + log Σ e^(z − max) − zₜ, as the table writes it: (max − zₜ) + log(Σ e)."""
     z, t, shift, _, totals = parts
     logs = np.fromiter(map(math.log, totals.tolist()), float, len(totals))
-    return (shift - z[t, _columns(z.shape[1])]) + logs
+    return (shift - z[t, _arange(z.shape[1])]) + logs
 
 
 @functools.cache
-def _columns(m: int) -> np.ndarray:
-    return np.arange(m)
+def _arange(n: int) -> np.ndarray:
+    """np.arange(n), made once per n (read-only): the columns of an (operands × nodes) array, or its rows."""
+    indices = np.arange(n)
+    indices.setflags(write=False)
+    return indices
 
 
 def _cross_entropy_local(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -123,7 +126,7 @@ def _cross_entropy_local_from(x: np.ndarray, parts: tuple) -> np.ndarray:
     z, t, _, exps, totals = parts
     local = np.zeros_like(x)
     np.divide(exps, totals, out=local[:-1])  # pᵢ, then − 1 at the target; the target itself gets 0
-    local[t, _columns(z.shape[1])] -= 1.0
+    local[t, _arange(z.shape[1])] -= 1.0
     return local
 
 
@@ -390,7 +393,7 @@ def _max_keep(x: np.ndarray) -> tuple:
     argmax, which picks the first NaN as the table does."""
     if len(x) > 8 or x.shape[1] < 256 or np.isnan(x.sum()):
         first = _first_max(x)
-        return x[first, _columns(x.shape[1])], first
+        return x[first, _arange(x.shape[1])], first
     best, first = x[0], np.zeros(x.shape[1], dtype=np.intp)
     for i in range(1, len(x)):
         later = x[i] > best
@@ -413,15 +416,10 @@ def _max_into(first: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
     """A max's contributions local · g into out (arity × m): 1·g = g to the operand it selected, 0·g to the
     others, or exactly 0 under an infinite or NaN gradient (see _send_zero_where_not_selected)."""
     if np.isfinite(g).all():  # 1·g or 0·g (±0.0, the sign of g's, as the table's product)
-        np.multiply(_operand_rows(len(out))[:, None] == first, g, out=out)
+        np.multiply(_arange(len(out))[:, None] == first, g, out=out)
         return
     out[...] = 0.0
-    out[first, _columns(out.shape[1])] = g
-
-
-@functools.cache
-def _operand_rows(a: int) -> np.ndarray:
-    return np.arange(a)
+    out[first, _arange(out.shape[1])] = g
 
 
 def _cross_entropy_into(parts: tuple, g: np.ndarray, rows: slice, out: np.ndarray) -> bool:
@@ -431,7 +429,7 @@ def _cross_entropy_into(parts: tuple, g: np.ndarray, rows: slice, out: np.ndarra
     if rows != slice(0, len(z), 1):
         return False
     np.divide(exps, totals, out=out)
-    out[t, _columns(z.shape[1])] -= 1.0
+    out[t, _arange(z.shape[1])] -= 1.0
     np.multiply(out, g, out=out)
     return True
 
