@@ -92,11 +92,8 @@ function fitWhenVisible(viewer, tries = 60) {
 
 export async function mountLab(el, payload, leaves, send) {
   const { mount } = await viewerModule;
-  el.textContent = "";
-  const style = element("style");
-  style.textContent = STYLE;
   const view = element("div", { class: "mg-lab" });
-  el.append(style, view);
+  el.replaceChildren(element("style", {}, STYLE), view);
   const side = element("div", { class: "mg-lab-leaves" });
   side.append(element("h4", {}, "leaves: drag to recompute the forward and backward pass"));
   const error = element("div", { class: "mg-lab-error" });

@@ -177,11 +177,8 @@ function fitWhenVisible(viewer, tries = 60) {
 // --- the whole view ---
 
 function buildView(el, layout, options) {
-  el.textContent = "";
-  const style = element("style");
-  style.textContent = STYLE;
   const view = element("div", { class: "mg-live-view" });
-  el.append(style, view);
+  el.replaceChildren(element("style", {}, STYLE), view);
   const bar = element("div", { class: "mg-live-bar" });
   const status = element("span", { class: "mg-live-status" });
   const buttons = {};

@@ -193,9 +193,7 @@ export function mount(root, payload, options = {}) {
   if (!root.hasAttribute("tabindex")) root.setAttribute("tabindex", "0");
   for (const old of root.querySelectorAll(":scope > .mg-bar, :scope > .mg-drawing, :scope > .mg-ledger, " +
     ":scope > .mg-legend, :scope > style.mg-style")) old.remove();
-  const style = element("style", { class: "mg-style" });
-  style.textContent = STYLE;
-  root.prepend(style);
+  root.prepend(element("style", { class: "mg-style" }, STYLE));
   if (options.height) root.style.setProperty("--mg-height", options.height);
   const { bar, drawing, canvas, ledger } = buildControls(root);
   buildLegend(root, payload);
