@@ -127,15 +127,11 @@ class CompiledStep:
 
     def __init__(self, model: Callable, loss_fn: Callable, penalty: Callable | None = None,
                  params: Sequence[Value] | None = None, backend: str | None = None, exact: bool = True):
-        if backend is None:
-            from .tape import _numpy_available
+        from .tape import _check_exact, _numpy_available  # the tape module imports this one
 
+        if backend is None:
             backend = "numpy" if _numpy_available() else "python"
-        if not isinstance(exact, bool):
-            raise TypeError(f"exact must be True or False, got {type(exact).__name__}")
-        if not exact and backend == "python":
-            raise ValueError("exact=False runs layers as matrix products, which only the numpy backend does; "
-                             "this step's backend is 'python'")
+        _check_exact(exact, backend)  # now, not at the first batch
         self.model, self.loss_fn, self.penalty, self.backend = model, loss_fn, penalty, backend
         self.exact = exact
         if params is None:

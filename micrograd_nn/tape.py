@@ -314,11 +314,7 @@ def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | Non
     engine.check_recorded(root, "compile: the root")  # else its tape would replay a constant
     if backend not in ("auto", "python", "numpy"):
         raise ValueError(f"compile backend must be 'auto', 'python' or 'numpy', got {backend!r}")
-    if not isinstance(exact, bool):
-        raise TypeError(f"exact must be True or False, got {type(exact).__name__}")
-    if not exact and backend == "python":
-        raise ValueError("exact=False runs grids of dots as matrix products, which only the numpy backend does; "
-                         "the Python backend is always exact")
+    _check_exact(exact, backend)
     with engine._cycle_collector_paused():
         order = engine.topological_order(root)
     index = {node: i for i, node in enumerate(order)}
@@ -344,6 +340,15 @@ def compile(root: Value, watch: Sequence[Value] = (), wrt: Sequence[Value] | Non
         if backend == "numpy" or tape.width >= AUTO_WIDTH:
             return tape
     return _generate(root, order, index, leaves, wanted, list(watch))
+
+
+def _check_exact(exact: bool, backend: str) -> None:
+    """exact must be a bool, and False only where the numpy backend may run (see `compile`)."""
+    if not isinstance(exact, bool):
+        raise TypeError(f"exact must be True or False, got {type(exact).__name__}")
+    if not exact and backend == "python":
+        raise ValueError("exact=False runs grids of dots (a layer over a batch, a convolution) as matrix products, "
+                         "which only the numpy backend does; the Python backend is always exact")
 
 
 def _numpy_available() -> bool:
