@@ -5,7 +5,7 @@ background until pause; the lab widget recomputes in the kernel when a slider mo
 
 import pytest
 from browser import browser, page  # noqa: F401  (fixtures)
-from test_viewer_jupyterlab import _screenshot, jupyterlab, run_cell  # noqa: F401  (jupyterlab: a fixture)
+from test_viewer_jupyterlab import cell_output, jupyterlab  # noqa: F401  (jupyterlab: a fixture)
 
 CELL = ("import micrograd_nn as mg\n"
         "import micrograd_nn.functional as F\n"
@@ -22,9 +22,7 @@ CELL = ("import micrograd_nn as mg\n"
 
 def test_the_live_widget_trains_and_traces_in_a_jupyterlab_cell(page, jupyterlab, tmp_path):  # noqa: F811
     pytest.importorskip("anywidget", reason="the widget needs anywidget: pip install 'micrograd_nn[live]'")
-    run_cell(page, jupyterlab, tmp_path, "live", CELL)
-    view = page.locator(".jp-OutputArea .mg-live-view")
-    try:
+    with cell_output(page, jupyterlab, tmp_path, "live", CELL, ".mg-live-view") as view:
         view.locator(".mg-current").wait_for()
         page.wait_for_function("document.querySelector('.mg-live-status').textContent.startsWith('step 3')")
         assert view.locator(".mg-steps").get_attribute("data-step") == "3"
@@ -41,9 +39,6 @@ def test_the_live_widget_trains_and_traces_in_a_jupyterlab_cell(page, jupyterlab
         stopped = view.locator(".mg-steps").get_attribute("data-step")
         page.wait_for_timeout(1500)
         assert view.locator(".mg-steps").get_attribute("data-step") == stopped  # paused: no more steps
-    finally:
-        _screenshot(page)
-    assert page.errors == [] and page.blocked == []
 
 
 LAB_CELL = ("import micrograd_nn as mg\n"
@@ -53,9 +48,7 @@ LAB_CELL = ("import micrograd_nn as mg\n"
 
 def test_the_lab_widget_recomputes_in_the_kernel(page, jupyterlab, tmp_path):  # noqa: F811
     pytest.importorskip("anywidget", reason="the widget needs anywidget: pip install 'micrograd_nn[live]'")
-    run_cell(page, jupyterlab, tmp_path, "lab", LAB_CELL)
-    lab = page.locator(".jp-OutputArea .mg-lab")
-    try:
+    with cell_output(page, jupyterlab, tmp_path, "lab", LAB_CELL, ".mg-lab") as lab:
         lab.locator(".mg-current").wait_for()
         assert "data 0.7071" in lab.locator(".mg-current").text_content()
         lab.locator("input[data-leaf=x1]").fill("1")  # o = tanh(1·(−3) + 6.881) = 0.9991, computed in the kernel
@@ -64,6 +57,3 @@ def test_the_lab_widget_recomputes_in_the_kernel(page, jupyterlab, tmp_path):  #
         lab.locator("[data-nudge=go]").click()
         page.wait_for_function("document.querySelectorAll('.mg-lab .mg-nudge table tr').length === 11")
         assert lab.locator("svg.mg-nudge-plot path.mg-central").count() == 1
-    finally:
-        _screenshot(page)
-    assert page.errors == [] and page.blocked == []

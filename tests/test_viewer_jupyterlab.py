@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 from browser import browser, page  # noqa: F401  (fixtures)
@@ -37,6 +38,18 @@ def run_cell(page, server: str, folder, name: str, source: str) -> None:  # noqa
     page.get_by_text("| Idle").wait_for()
     page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
     page.keyboard.press("Shift+Enter")
+
+
+@contextmanager
+def cell_output(page, server: str, folder, name: str, source: str, selector: str):  # noqa: F811
+    """Run `source` in a notebook cell (run_cell) and give the locator of `selector` in its output. On the way
+    out a screenshot ($MG_SHOT), then: no errors in the page and no request outside it."""
+    run_cell(page, server, folder, name, source)
+    try:
+        yield page.locator(f".jp-OutputArea {selector}")
+    finally:
+        _screenshot(page)
+    assert page.blocked == [] and page.errors == []
 
 
 def free_port() -> int:
@@ -83,17 +96,12 @@ def jupyterlab(tmp_path):
 
 
 def test_the_viewer_runs_in_a_jupyterlab_cell(page, jupyterlab, tmp_path):  # noqa: F811
-    run_cell(page, jupyterlab, tmp_path, "steps", CELL)
-    viewer = page.locator(".jp-OutputArea .mg-steps")
-    try:
+    with cell_output(page, jupyterlab, tmp_path, "steps", CELL, ".mg-steps") as viewer:
         viewer.locator(".mg-current").wait_for()
-    finally:
-        _screenshot(page)
-    assert viewer.get_attribute("data-step") == "0"
-    assert viewer.locator(".mg-current").get_attribute("data-node") == "o"
-    assert viewer.locator(".mg-current text").first.bounding_box()["height"] >= 10  # readable in the notebook
-    viewer.locator("[data-go=next]").click()
-    assert viewer.get_attribute("data-step") == "1"
-    assert viewer.locator(".mg-current").get_attribute("data-node") == "add2"
-    assert viewer.locator(".mg-ledger").inner_text().startswith("step 1:")
-    assert page.blocked == [] and page.errors == []
+        assert viewer.get_attribute("data-step") == "0"
+        assert viewer.locator(".mg-current").get_attribute("data-node") == "o"
+        assert viewer.locator(".mg-current text").first.bounding_box()["height"] >= 10  # readable in the notebook
+        viewer.locator("[data-go=next]").click()
+        assert viewer.get_attribute("data-step") == "1"
+        assert viewer.locator(".mg-current").get_attribute("data-node") == "add2"
+        assert viewer.locator(".mg-ledger").inner_text().startswith("step 1:")
