@@ -15,7 +15,6 @@ from .engine import Value, no_grad
 from .graph import render, show_steps
 from .nn import MLP, Layer
 from .optim import SGD, Adam
-from .plot import plot_decision_boundary
 from .train import accuracy, fit, format_accuracy
 
 
@@ -45,6 +44,8 @@ def run_demo(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     try:
         import matplotlib  # noqa: F401
+
+        from .plot import plot_decision_boundary  # here, not at the top: karpathy_neuron needs no numpy
         plotting = True
     except ImportError:
         print("matplotlib is not installed (pip install 'micrograd_nn[plot]'): the demo draws no plots\n")

@@ -49,15 +49,13 @@ def test_karpathy_neuron_and_its_ledger_without_numpy():
     result = run_without_numpy("""
         import html, json
         import micrograd_nn as mg
-        from micrograd_nn import Value
+        from micrograd_nn.demo import karpathy_neuron
+        from micrograd_nn.engine import topological_order
         from micrograd_nn.graph import backward_steps, practice, show_steps
 
-        x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-        w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-        b = Value(6.8813735870195432, label="b")
-        o = (x1 * w1 + x2 * w2 + b).tanh()
-        o.label = "o"
-        o.backward()
+        o = karpathy_neuron()
+        leaf = {v.label: v for v in topological_order(o)}
+        x1, x2, w1, w2, b = (leaf[name] for name in ("x1", "x2", "w1", "w2", "b"))
         ledger = [frame.text() for frame in backward_steps(o)]
         page = show_steps(o).html()
         sheet = practice(o)
